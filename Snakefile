@@ -1,0 +1,27 @@
+# dacr: evaluate LLM routers on RouterBench (accuracy, cost, latency) with domain-adaptive
+# calibrated routing. This file is the table of contents; logic lives in rules/ and dacr/.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+
+
+wildcard_constraints:
+    experiment=get_experiment_pattern(),
+
+
+include: "rules/data.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_outputs(),

@@ -1,0 +1,376 @@
+"""RouterBench tables to dacr's long form.
+
+Three real layouts are understood (see ``dacr/data/routerbench_profile.json``):
+
+* **wide** (``routerbench_0shot.pkl``, ``routerbench_5shot.pkl``): one row per prompt; a score
+  column per model named by the bare model id (object dtype holding floats),
+  ``<model>|model_response``, ``<model>|total_cost`` and ``oracle_model_to_route_to``.
+* **raw** (``routerbench_raw.pkl``): one row per (prompt, model) with ``sample_id, prompt,
+  eval_name, performance`` (a numeric string), ``model_response, model_name, cost``.
+* **long**: dacr's own long form (``qid, prompt, domain, model, response, quality, cost``), so a
+  parquet written by dacr can be fed back in.
+
+The long form has one row per (qid, model): ``qid, prompt, domain, model, response, quality,
+cost, eval_name, family, prompt_chars, response_chars``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dacr import __version__
+from dacr.io import read_parquet_metadata, read_table, sha256_file, write_parquet
+from dacr.profile import family_of
+
+log = logging.getLogger(__name__)
+
+RESPONSE_SUFFIX = "|model_response"
+COST_SUFFIX = "|total_cost"
+ORACLE_COLUMN = "oracle_model_to_route_to"
+SMOKE_EVAL = "test-match"
+WIDE_HEAD = ("sample_id", "prompt", "eval_name")
+RAW_COLUMNS = (
+    "sample_id",
+    "prompt",
+    "eval_name",
+    "performance",
+    "model_response",
+    "model_name",
+    "cost",
+)
+LONG_REQUIRED = ("qid", "prompt", "domain", "model", "response", "quality", "cost")
+LONG_COLUMNS = (*LONG_REQUIRED, "eval_name", "family", "prompt_chars", "response_chars")
+DOMAIN_LEVELS = ("eval_name", "family")
+# DataFrame.attrs key that dacr's synthetic generator sets, so its files are never taken for real.
+SYNTHETIC_ATTR = "dacr_dataset"
+_CATEGORICAL = ("prompt", "domain", "model", "eval_name", "family")
+
+
+def detect_schema(df: pd.DataFrame) -> str:
+    """Return ``"wide"``, ``"raw"`` or ``"long"`` for a RouterBench-like table.
+
+    Raises
+    ------
+    ValueError
+        The columns match none of the three layouts; the message lists what each needs.
+    """
+    cols = set(map(str, df.columns))
+    if set(LONG_REQUIRED) <= cols:
+        return "long"
+    if {"model_name", "performance"} <= cols:
+        return "raw"
+    if any(c.endswith(RESPONSE_SUFFIX) for c in cols) or ORACLE_COLUMN in cols:
+        return "wide"
+    raise ValueError(
+        "table matches no RouterBench layout: wide needs "
+        f"{list(WIDE_HEAD)} + '<model>', '<model>{RESPONSE_SUFFIX}', '<model>{COST_SUFFIX}'; "
+        f"raw needs {list(RAW_COLUMNS)}; long needs {list(LONG_REQUIRED)}. "
+        f"Found columns: {sorted(cols)[:20]}"
+    )
+
+
+def _require(df: pd.DataFrame, columns: tuple[str, ...] | list[str], layout: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"{layout} RouterBench table: missing column(s) {missing}; "
+            f"found {list(map(str, df.columns))[:40]}"
+        )
+
+
+def _parse_one(value: object) -> object:
+    if not isinstance(value, str) or not value.startswith("["):
+        return value
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+    if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+        return "\n".join(parsed)
+    return value
+
+
+def parse_text(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Turn string reprs of Python lists (``"['a', 'b']"``) into joined text (``"a\\nb"``).
+
+    A value that is not a list-of-str repr is kept as is. Each distinct value is parsed once,
+    since RouterBench repeats prompts across models and short answers (``"['A']"``) often.
+    """
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    parsed = np.array([_parse_one(u) for u in uniques], dtype=object)
+    return parsed[codes]
+
+
+def _numeric(values: pd.Series, column: str) -> np.ndarray:
+    """Convert a score/cost column to float64, naming the column and a bad value on failure."""
+    out = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isnan(out) & values.notna().to_numpy()
+    if bad.any():
+        example = values[bad].iloc[0]
+        raise ValueError(
+            f"column {column!r}: {int(bad.sum())} value(s) are not numbers, e.g. {example!r}; "
+            "expected floats (scores in [0, 1], costs in USD)"
+        )
+    return out
+
+
+def wide_models(df: pd.DataFrame) -> list[str]:
+    """Model ids of a wide table: columns that have a score, a response and a cost column."""
+    responses = [
+        c[: -len(RESPONSE_SUFFIX)] for c in map(str, df.columns) if c.endswith(RESPONSE_SUFFIX)
+    ]
+    if not responses:
+        raise ValueError(f"wide RouterBench table: no '<model>{RESPONSE_SUFFIX}' columns found")
+    for m in responses:
+        _require(df, [m, m + COST_SUFFIX], "wide")
+    return sorted(responses)
+
+
+def wide_to_long(df: pd.DataFrame) -> pd.DataFrame:
+    """Melt a wide 0-shot/5-shot table to one row per (sample, model), vectorised."""
+    _require(df, list(WIDE_HEAD), "wide")
+    models = wide_models(df)
+    n, n_models = len(df), len(models)
+    quality = (
+        np.column_stack([_numeric(df[m], m) for m in models]) if n else np.empty((0, n_models))
+    )
+    cost = np.column_stack([_numeric(df[m + COST_SUFFIX], m + COST_SUFFIX) for m in models])
+    responses = np.column_stack([df[m + RESPONSE_SUFFIX].to_numpy(dtype=object) for m in models])
+    return pd.DataFrame(
+        {
+            "qid": np.repeat(df["sample_id"].to_numpy(dtype=object), n_models),
+            "prompt": np.repeat(df["prompt"].to_numpy(dtype=object), n_models),
+            "eval_name": np.repeat(df["eval_name"].to_numpy(dtype=object), n_models),
+            "model": np.tile(np.array(models, dtype=object), n),
+            "response": responses.reshape(-1),
+            "quality": quality.reshape(-1),
+            "cost": cost.reshape(-1) if n else np.empty(0),
+        }
+    )
+
+
+def raw_to_long(df: pd.DataFrame) -> pd.DataFrame:
+    """Rename the raw long layout's columns to dacr's and parse ``performance`` strings."""
+    _require(df, list(RAW_COLUMNS), "raw")
+    return pd.DataFrame(
+        {
+            "qid": df["sample_id"].to_numpy(dtype=object),
+            "prompt": df["prompt"].to_numpy(dtype=object),
+            "eval_name": df["eval_name"].to_numpy(dtype=object),
+            "model": df["model_name"].to_numpy(dtype=object),
+            "response": df["model_response"].to_numpy(dtype=object),
+            "quality": _numeric(df["performance"], "performance"),
+            "cost": _numeric(df["cost"], "cost"),
+        }
+    )
+
+
+def long_to_long(df: pd.DataFrame) -> pd.DataFrame:
+    """Accept dacr's own long form (e.g. a parquet written earlier)."""
+    _require(df, list(LONG_REQUIRED), "long")
+    eval_name = df["eval_name"] if "eval_name" in df.columns else df["domain"]
+    return pd.DataFrame(
+        {
+            "qid": df["qid"].astype(str).to_numpy(dtype=object),
+            "prompt": df["prompt"].to_numpy(dtype=object),
+            "eval_name": eval_name.astype(str).to_numpy(dtype=object),
+            "model": df["model"].astype(str).to_numpy(dtype=object),
+            "response": df["response"].to_numpy(dtype=object),
+            "quality": _numeric(df["quality"], "quality"),
+            "cost": _numeric(df["cost"], "cost"),
+        }
+    )
+
+
+def _drop_smoke_rows(long: pd.DataFrame) -> pd.DataFrame:
+    smoke = (long["eval_name"] == SMOKE_EVAL).to_numpy()
+    if smoke.any():
+        log.info("dropped %d '%s' smoke rows", int(smoke.sum()), SMOKE_EVAL)
+        long = long.loc[~smoke]
+    return long
+
+
+def _drop_missing_quality(long: pd.DataFrame) -> pd.DataFrame:
+    missing = np.isnan(long["quality"].to_numpy())
+    if missing.any():
+        per_model = long.loc[missing, "model"].value_counts().to_dict()
+        log.warning(
+            "dropped %d (qid, model) rows with no score (NaN), per model: %s",
+            int(missing.sum()),
+            per_model,
+        )
+        long = long.loc[~missing]
+    return long
+
+
+def _dedupe(long: pd.DataFrame) -> pd.DataFrame:
+    key = long.duplicated(["qid", "model"], keep=False).to_numpy()
+    if not key.any():
+        return long
+    dup = long.loc[key]
+    exact = dup.duplicated(["qid", "model", "prompt", "response", "quality", "cost"], keep=False)
+    if not exact.all():
+        bad = dup.loc[~exact.to_numpy(), ["qid", "model"]].drop_duplicates().head(5)
+        raise ValueError(
+            f"{int((~exact).sum())} duplicate (qid, model) rows disagree, e.g. "
+            f"{bad.to_dict('records')}; each (qid, model) must appear once"
+        )
+    deduped = long.drop_duplicates(["qid", "model"], keep="first")
+    log.warning("dropped %d exact duplicate (qid, model) rows", len(long) - len(deduped))
+    return deduped
+
+
+def _check_values(long: pd.DataFrame) -> None:
+    q = long["quality"].to_numpy()
+    c = long["cost"].to_numpy()
+    bad_q = (q < 0) | (q > 1)
+    if bad_q.any():
+        row = long.loc[bad_q].iloc[0]
+        raise ValueError(
+            f"quality must lie in [0, 1]; {int(bad_q.sum())} row(s) outside, e.g. "
+            f"qid={row['qid']!r} model={row['model']!r} quality={float(row['quality'])}"
+        )
+    bad_c = ~np.isfinite(c) | (c < 0)
+    if bad_c.any():
+        row = long.loc[bad_c].iloc[0]
+        raise ValueError(
+            f"cost must be a finite number >= 0 USD; {int(bad_c.sum())} row(s) are not, e.g. "
+            f"qid={row['qid']!r} model={row['model']!r} cost={float(row['cost'])}"
+        )
+    if long["prompt"].isna().any():
+        qid = long.loc[long["prompt"].isna(), "qid"].iloc[0]
+        raise ValueError(f"prompt is missing for qid={qid!r}; every query needs its prompt text")
+
+
+def finalize_long(long: pd.DataFrame, domain_level: str = "eval_name") -> pd.DataFrame:
+    """Clean a melted table and add the derived columns of the long form.
+
+    Drops ``test-match`` smoke rows and NaN scores (with logged counts), rejects conflicting
+    duplicates, checks value ranges, parses list-repr text, adds ``family``, ``domain``,
+    ``prompt_chars`` and ``response_chars``, and sorts by (qid, model).
+    """
+    if domain_level not in DOMAIN_LEVELS:
+        raise ValueError(
+            f"domain_level={domain_level!r} is not valid; choose one of {list(DOMAIN_LEVELS)}"
+        )
+    if long.empty:
+        raise ValueError("RouterBench table has no rows")
+    long = _drop_missing_quality(_drop_smoke_rows(long))
+    if long.empty:
+        raise ValueError(
+            "RouterBench table has no rows left after dropping smoke rows and NaN scores"
+        )
+    _check_values(long)
+    long = _dedupe(long)
+    missing_resp = long["response"].isna().to_numpy()
+    if missing_resp.any():
+        log.warning(
+            "%d row(s) have no response text; kept with an empty response", int(missing_resp.sum())
+        )
+    prompt = parse_text(long["prompt"])
+    response = parse_text(long["response"].fillna(""))
+    eval_name = long["eval_name"].astype(str).to_numpy(dtype=object)
+    e_codes, e_uniques = pd.factorize(eval_name)
+    family = np.array([family_of(e) for e in e_uniques], dtype=object)[e_codes]
+    out = pd.DataFrame(
+        {
+            "qid": long["qid"].astype(str).to_numpy(dtype=object),
+            "prompt": prompt,
+            "domain": eval_name if domain_level == "eval_name" else family,
+            "model": long["model"].astype(str).to_numpy(dtype=object),
+            "response": response,
+            "quality": long["quality"].to_numpy(dtype=np.float64),
+            "cost": long["cost"].to_numpy(dtype=np.float64),
+            "eval_name": eval_name,
+            "family": family,
+        }
+    )
+    out["prompt_chars"] = out["prompt"].str.len().astype(np.int32)
+    out["response_chars"] = out["response"].str.len().astype(np.int32)
+    out = out.sort_values(["qid", "model"], kind="stable", ignore_index=True)
+    for col in _CATEGORICAL:
+        out[col] = out[col].astype("category")
+    return out
+
+
+def to_long(df: pd.DataFrame, domain_level: str = "eval_name") -> pd.DataFrame:
+    """Convert any RouterBench layout (wide, raw or long) to dacr's long form."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    schema = detect_schema(df)
+    melt = {"wide": wide_to_long, "raw": raw_to_long, "long": long_to_long}[schema]
+    log.info("reading a %s RouterBench table: %d rows x %d columns", schema, *df.shape)
+    return finalize_long(melt(df), domain_level=domain_level)
+
+
+def summarize_long(long: pd.DataFrame) -> str:
+    """A short text summary: rows, queries, models and per-domain query counts."""
+    per_domain = long.drop_duplicates("qid")["domain"].value_counts().sort_index()
+    lines = [
+        f"rows={len(long)} qids={long['qid'].nunique()} models={long['model'].nunique()} "
+        f"domains={len(per_domain)}",
+        "mean quality per model: "
+        + ", ".join(
+            f"{m}={q:.3f}"
+            for m, q in long.groupby("model", observed=True)["quality"].mean().items()
+        ),
+        "queries per domain: " + ", ".join(f"{d}={n}" for d, n in per_domain.items()),
+    ]
+    return "\n".join(lines)
+
+
+def run_long_form(
+    input_path: str | Path,
+    output_path: str | Path,
+    *,
+    domain_level: str = "eval_name",
+    trust_pickle: bool = False,
+    dataset: str = "routerbench",
+    source: dict | None = None,
+) -> pd.DataFrame:
+    """Read a RouterBench file, convert it to the long form and write it as parquet.
+
+    Parameters
+    ----------
+    input_path
+        A ``.pkl`` in any of the three real layouts, or a long ``.parquet``.
+    output_path
+        Where to write the long-form parquet (zstd, dictionary-encoded strings).
+    domain_level
+        ``eval_name`` (default) or ``family`` (``mmlu-anatomy`` -> ``mmlu``).
+    trust_pickle
+        Allow full unpickling (only for trusted local files).
+    dataset
+        ``routerbench`` or ``synthetic``; a file that carries dacr's synthetic marker, or a
+        parquet whose metadata says synthetic, is always labelled ``synthetic``.
+    source
+        Provenance of the input (source kind, repo, revision, ...) stored in the metadata.
+    """
+    input_path = Path(input_path)
+    df = read_table(input_path, trust_pickle=trust_pickle)
+    if df.attrs.get(SYNTHETIC_ATTR) == "synthetic":
+        dataset = "synthetic"
+    if input_path.suffix.lower() == ".parquet":
+        with contextlib.suppress(ValueError):
+            dataset = read_parquet_metadata(input_path).get("dataset", dataset)
+    long = to_long(df, domain_level=domain_level)
+    meta = {
+        "dataset": dataset,
+        "domain_level": domain_level,
+        "input_file": input_path.name,
+        "input_sha256": sha256_file(input_path),
+        "rows": len(long),
+        "qids": int(long["qid"].nunique()),
+        "models": sorted(long["model"].cat.categories.tolist()),
+        "source": source or {},
+        "dacr_version": __version__,
+    }
+    write_parquet(long, output_path, metadata=meta)
+    log.info("wrote %s (%s data)\n%s", output_path, dataset, summarize_long(long))
+    return long

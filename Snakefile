@@ -19,6 +19,8 @@ wildcard_constraints:
 
 
 include: "rules/data.smk"
+include: "rules/stream.smk"
+include: "rules/latency.smk"
 
 
 rule all:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,13 +85,31 @@ def _require(df: pd.DataFrame, columns: tuple[str, ...] | list[str], layout: str
         )
 
 
+_LOOSE_LIST = re.compile(r"^\[(['\"])(.*)\1\]$", re.DOTALL)
+_ESCAPE = re.compile(r"\\([\\'\"nt])")
+_UNESCAPE = {"n": "\n", "t": "\t", "\\": "\\", "'": "'", '"': '"'}
+
+
+def _parse_loose(value: str) -> str | None:
+    """Parse a list repr that Python cannot: RouterBench has reprs with unescaped quotes inside
+    (``['Farmer's markets ...']``). Split on the quote-comma-quote separator and undo the
+    escapes that the real files use."""
+    m = _LOOSE_LIST.match(value)
+    if m is None:
+        return None
+    quote = m.group(1)
+    parts = m.group(2).split(f"{quote}, {quote}")
+    return "\n".join(_ESCAPE.sub(lambda e: _UNESCAPE[e.group(1)], p) for p in parts)
+
+
 def _parse_one(value: object) -> object:
     if not isinstance(value, str) or not value.startswith("["):
         return value
     try:
         parsed = ast.literal_eval(value)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return value
+        loose = _parse_loose(value)
+        return value if loose is None else loose
     if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
         return "\n".join(parsed)
     return value
@@ -99,7 +118,9 @@ def _parse_one(value: object) -> object:
 def parse_text(values: pd.Series | np.ndarray) -> np.ndarray:
     """Turn string reprs of Python lists (``"['a', 'b']"``) into joined text (``"a\\nb"``).
 
-    A value that is not a list-of-str repr is kept as is. Each distinct value is parsed once,
+    A value that is not a list-of-str repr is kept as is. Reprs that Python cannot parse because
+    of unescaped quotes (they occur in the real files) are split on the quote-comma-quote
+    separator instead. Each distinct value is parsed once,
     since RouterBench repeats prompts across models and short answers (``"['A']"``) often.
     """
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)

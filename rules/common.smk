@@ -1,5 +1,6 @@
 # Helpers for every stage: input and params functions (get_*) and path formatting.
 import json
+import os
 import re
 
 import dacr
@@ -15,7 +16,10 @@ def get_experiment_pattern():
 
 def get_final_outputs():
     """Targets of the default target (all)."""
-    return [LONG_FORM]
+    out = [LONG_FORM]
+    for experiment in sorted(config["experiments"]):
+        out += get_stage_outputs(experiment)
+    return out
 
 
 def get_synthetic_path():
@@ -64,3 +68,87 @@ def get_dataset_provenance():
 def get_dacr_version():
     """dacr's version: a params entry, so a library upgrade reruns what it computes."""
     return dacr.__version__
+
+
+def get_experiment(wildcards):
+    """The validated config block of the {experiment} wildcard."""
+    return config["experiments"][wildcards.experiment]
+
+
+def get_split_params(wildcards):
+    """Everything the train/test split depends on."""
+    exp = get_experiment(wildcards)
+    return {
+        "holdout": exp.get("holdout"),
+        "test_fraction": exp.get("test_fraction"),
+        "holdout_match": exp["holdout_match"],
+        "seed": config["seed"],
+    }
+
+
+def get_stream_params(wildcards):
+    """The experiment's stream block."""
+    return dict(get_experiment(wildcards)["stream"])
+
+
+def get_simulate_latency_params():
+    """simulate_latency settings with the seed resolved (null -> the global seed)."""
+    sim = dict(config["simulate_latency"])
+    if sim["seed"] is None:
+        sim["seed"] = config["seed"]
+    sim.pop("config_file")
+    return sim
+
+
+def project_path(path):
+    """A config file path: absolute as given, relative ones from the project root."""
+    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+
+
+def get_latency_config_file():
+    """The per-model latency parameter file (an input, so editing it reruns the simulation)."""
+    return project_path(config["simulate_latency"]["config_file"])
+
+
+def get_telemetry_params():
+    """collect_latency settings."""
+    tel = dict(config["telemetry"])
+    tel.pop("models_file")
+    tel["seed"] = config["seed"]
+    return tel
+
+
+def get_models_file():
+    """RouterBench id -> served model map (an input of collect_latency)."""
+    return project_path(config["telemetry"]["models_file"])
+
+
+def get_labels_params():
+    """label_domain settings."""
+    return dict(config["labels"])
+
+
+def get_latency_file(wildcards):
+    """The latency log the evaluation of {experiment} reads, by its `latency` setting."""
+    exp = get_experiment(wildcards)
+    if exp["latency"] == "none":
+        return []
+    if exp["latency"] == "simulated":
+        return f"results/{wildcards.experiment}/latency_eff.jsonl"
+    return (
+        exp["latency_log"] or f"results/{wildcards.experiment}/latency_measured.jsonl"
+    )
+
+
+def get_stage_outputs(experiment):
+    """Stream and latency targets of one experiment."""
+    exp = config["experiments"][experiment]
+    out = [f"results/{experiment}/stream.jsonl"]
+    if exp["latency"] == "simulated":
+        out.append(f"results/{experiment}/latency_eff.jsonl")
+    return out
+
+
+def get_time_warp(wildcards):
+    """The stream's time warp, which also paces the measured replay."""
+    return get_stream_params(wildcards)["time_warp"]

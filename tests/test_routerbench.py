@@ -91,6 +91,16 @@ def test_parse_text_joins_lists_and_keeps_other_values():
     assert pd.isna(out[4])
 
 
+def test_parse_text_handles_the_real_files_unescaped_quotes(real_csv):
+    prompt = real_csv.set_index("sample_id").loc["hellaswag.val.5145", "prompt"]
+    text = parse_text(pd.Series([prompt]))[0]
+    assert text.startswith("[header] How to make lavender breath freshener")
+    assert "Farmer's markets are another great source.\nA) These" in text
+    assert text.endswith("without explanation.\nAnswer:")
+    loose = parse_text(pd.Series(["['it's', 'b\\'s']"]))[0]
+    assert loose == "it's\nb's"
+
+
 def test_test_match_rows_are_dropped(real_csv, caplog):
     df = pd.concat([real_csv, real_csv.iloc[[0]].assign(sample_id="t.0", eval_name="test-match")])
     with caplog.at_level(logging.INFO):

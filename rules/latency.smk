@@ -1,0 +1,59 @@
+# Latency stage: simulated from tokens, or measured against OpenAI-compatible endpoints;
+# optional LLM domain labels.
+
+
+rule simulate_latency:
+    input:
+        long=rules.build_long_form.output.long,
+        stream=rules.build_stream.output.stream,
+        split=rules.build_stream.output.split,
+        config_file=get_latency_config_file(),
+    output:
+        eff="results/{experiment}/latency_eff.jsonl",
+        base="results/{experiment}/latency_base.jsonl",
+    log:
+        "logs/{experiment}/simulate_latency.log",
+    benchmark:
+        "benchmarks/{experiment}/simulate_latency.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        sim=get_simulate_latency_params(),
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/simulate_latency.py"
+
+
+rule collect_latency:
+    input:
+        stream=rules.build_stream.output.stream,
+        models_file=get_models_file(),
+    output:
+        log="results/{experiment}/latency_measured.jsonl",
+    log:
+        "logs/{experiment}/collect_latency.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        telemetry=get_telemetry_params(),
+        time_warp=get_time_warp,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/collect_latency.py"
+
+
+rule label_domain:
+    input:
+        stream=rules.build_stream.output.stream,
+    output:
+        stream="results/{experiment}/stream_labeled.jsonl",
+    log:
+        "logs/{experiment}/label_domain.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        labels=get_labels_params(),
+        seed=config["seed"],
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/label_domain.py"

@@ -1,0 +1,19 @@
+# Stream stage: long form -> the experiment's train/test split and timestamped request stream.
+
+
+rule build_stream:
+    input:
+        long=rules.build_long_form.output.long,
+    output:
+        stream="results/{experiment}/stream.jsonl",
+        split="results/{experiment}/split.parquet",
+    log:
+        "logs/{experiment}/build_stream.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        split=get_split_params,
+        stream=get_stream_params,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/build_stream.py"

@@ -35,14 +35,19 @@ def prices_per_1m() -> dict[str, tuple[float, float]]:
 
 
 def eval_counts() -> dict[str, int]:
-    """Count of 0-shot prompts per ``eval_name`` (flattened over families, no ``test-match``)."""
-    fam = load_profile()["eval_counts_0shot"]["families"]
+    """Count of 0-shot prompts per real ``eval_name`` (no ``test-match``).
+
+    The profile lists MMLU subjects without their prefix; the real names are ``mmlu-<subject>``.
+    """
     nested = load_profile()["eval_counts_0shot"]
+    prefix = nested["mmlu_prefix"]
     counts: dict[str, int] = {}
-    for family, n in fam.items():
+    for family, n in nested["families"].items():
         if family == "test-match":
             continue
-        if family in _NESTED_FAMILIES:
+        if family == "mmlu":
+            counts.update({prefix + k: int(v) for k, v in nested[family].items()})
+        elif family in _NESTED_FAMILIES:
             counts.update({k: int(v) for k, v in nested[family].items()})
         else:
             counts[family] = int(n)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,6 +31,13 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc
+
+
+def write_config(workdir: Path, config: dict, name: str = "test.yaml") -> str:
+    """Write an extra config file (``--config`` would turn nested numbers into strings)."""
+    path = workdir / name
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(path)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from dacr.io import read_parquet_metadata
-from tests.workflow.conftest import ROOT, run_snakemake
+from tests.workflow.conftest import ROOT, run_snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 LONG = "results/data/routerbench_long.parquet"
@@ -12,14 +12,9 @@ LONG = "results/data/routerbench_long.parquet"
 
 @pytest.mark.parametrize("fmt", ["wide", "long"])
 def test_demo_data_stage_writes_the_long_form_offline(tmp_path, demo_config, fmt):
-    run_snakemake(
-        tmp_path,
-        LONG,
-        "--configfile",
-        demo_config,
-        "--config",
-        f"dataset={{source: synthetic, synthetic: {{n_prompts: 300, seed: 7, format: {fmt}}}}}",
-    )
+    synthetic = {"source": "synthetic", "synthetic": {"n_prompts": 300, "seed": 7, "format": fmt}}
+    extra = write_config(tmp_path, {"dataset": synthetic})
+    run_snakemake(tmp_path, LONG, "--configfile", demo_config, extra)
     long = pd.read_parquet(tmp_path / LONG)
     meta = read_parquet_metadata(tmp_path / LONG)
     assert meta["dataset"] == "synthetic"
@@ -33,7 +28,8 @@ def test_demo_data_stage_writes_the_long_form_offline(tmp_path, demo_config, fmt
 
 def test_file_source_reads_a_real_format_pickle(tmp_path):
     path = ROOT / "tests" / "data" / "routerbench_0shot_7rows.pkl"
-    run_snakemake(tmp_path, LONG, "--config", f"dataset={{source: file, path: {path}}}")
+    extra = write_config(tmp_path, {"dataset": {"source": "file", "path": str(path)}})
+    run_snakemake(tmp_path, LONG, "--configfile", extra)
     long = pd.read_parquet(tmp_path / LONG)
     assert len(long) == 77
     assert read_parquet_metadata(tmp_path / LONG)["dataset"] == "routerbench"

@@ -21,6 +21,7 @@ wildcard_constraints:
 include: "rules/data.smk"
 include: "rules/stream.smk"
 include: "rules/latency.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

@@ -215,17 +215,23 @@ def run_simulate_latency(
     return eff
 
 
-def read_latency_log(path: str | Path) -> pd.DataFrame:
-    """Read a latency JSONL (simulated or measured): one row per (qid, model).
+def collapse_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (qid, model): the last ``ok`` row, else the last failed one.
 
-    Measured logs may hold a failed attempt and a later success for the same pair; the last
-    ``ok`` row wins, and pairs that never succeeded keep their last failed row.
+    Measured logs may hold a failed attempt and a later success for the same pair after a
+    resumed run; consumers must see each pair once.
     """
-    df = read_jsonl(path, required=("qid", "model", "latency_s", "ok"))
-    df = df.astype({"qid": str, "model": str})
-    df["_order"] = np.arange(len(df))
+    df = df.astype({"qid": str, "model": str}).assign(
+        _order=np.arange(len(df)), ok=df["ok"].astype(bool)
+    )
     df = df.sort_values(["ok", "_order"], kind="stable")
-    return df.drop_duplicates(["qid", "model"], keep="last").drop(columns="_order")
+    last = df.drop_duplicates(["qid", "model"], keep="last").sort_values("_order", kind="stable")
+    return last.drop(columns="_order").reset_index(drop=True)
+
+
+def read_latency_log(path: str | Path) -> pd.DataFrame:
+    """Read a latency JSONL (simulated or measured) as one row per (qid, model)."""
+    return collapse_pairs(read_jsonl(path, required=("qid", "model", "latency_s", "ok")))
 
 
 def latency_matrix(

@@ -3,6 +3,8 @@ import json
 import os
 import re
 
+import numpy as np
+
 import dacr
 
 LONG_FORM = "results/data/routerbench_long.parquet"
@@ -141,14 +143,121 @@ def get_latency_file(wildcards):
 
 
 def get_stage_outputs(experiment):
-    """Stream and latency targets of one experiment."""
-    exp = config["experiments"][experiment]
-    out = [f"results/{experiment}/stream.jsonl"]
-    if exp["latency"] == "simulated":
-        out.append(f"results/{experiment}/latency_eff.jsonl")
-    return out
+    """The evaluation tables of one experiment (they pull in every earlier stage)."""
+    return [
+        f"results/{experiment}/{name}"
+        for name in (
+            "metrics.csv",
+            "metrics_by_domain.csv",
+            "calibration_ece.csv",
+            "per_query.parquet",
+            "dacr_trace.parquet",
+        )
+    ]
 
 
 def get_time_warp(wildcards):
     """The stream's time warp, which also paces the measured replay."""
     return get_stream_params(wildcards)["time_warp"]
+
+
+EVAL_KEYS = (
+    "tau_seconds",
+    "lambdas",
+    "lambda_lat",
+    "cascade_threshold",
+    "routellm_threshold",
+    "decision_info",
+    "knn_k",
+    "features",
+    "predictor",
+    "calibration",
+    "dacr",
+)
+
+
+def get_eval_config(wildcards):
+    """Evaluation settings of {experiment}: top-level defaults with its overrides on top."""
+    exp = get_experiment(wildcards)
+    out = {}
+    for key in EVAL_KEYS:
+        value, override = config[key], exp.get(key)
+        if isinstance(value, dict) and override is not None:
+            value = {**value, **override}
+        elif override is not None:
+            value = override
+        out[key] = value
+    return out
+
+
+def format_lambda(value):
+    """The one place a lambda becomes text (paths and wildcards): 1 -> '1', 0.5 -> '0.5'."""
+    return np.format_float_positional(float(value), trim="-")
+
+
+def get_lambda_paths(wildcards, pattern):
+    """``pattern`` formatted for every lambda of {experiment}."""
+    lams = get_eval_config(wildcards)["lambdas"]
+    return [
+        pattern.format(experiment=wildcards.experiment, lam=format_lambda(lam))
+        for lam in lams
+    ]
+
+
+def get_lambda_per_query(wildcards):
+    """Per-query tables of the lambda jobs of {experiment}."""
+    return get_lambda_paths(
+        wildcards, "results/{experiment}/policies/lambda_{lam}.parquet"
+    )
+
+
+def get_lambda_traces(wildcards):
+    """DACR traces of the lambda jobs of {experiment}."""
+    return get_lambda_paths(
+        wildcards, "results/{experiment}/policies/dacr_trace_{lam}.parquet"
+    )
+
+
+def get_lambda_calibration(wildcards):
+    """End-of-stream calibration tables of the lambda jobs of {experiment}."""
+    return get_lambda_paths(
+        wildcards, "results/{experiment}/policies/online_calibration_{lam}.csv"
+    )
+
+
+def get_features_params(wildcards):
+    """Everything the features depend on."""
+    return {"features": get_eval_config(wildcards)["features"], "seed": config["seed"]}
+
+
+def get_predictor_params(wildcards):
+    """Everything the predictors depend on."""
+    ev, exp = get_eval_config(wildcards), get_experiment(wildcards)
+    return {
+        "holdout": exp.get("holdout"),
+        "predictor": ev["predictor"],
+        "calibration": ev["calibration"],
+        "tau_seconds": ev["tau_seconds"],
+        "latency_impute": exp["latency_impute"],
+        "knn_k": ev["knn_k"],
+        "seed": config["seed"],
+    }
+
+
+def get_baseline_params(wildcards):
+    """Everything the lambda-free policies depend on."""
+    ev = get_eval_config(wildcards)
+    keys = ("decision_info", "tau_seconds", "cascade_threshold", "routellm_threshold")
+    return {**{k: ev[k] for k in keys}, "seed": config["seed"]}
+
+
+def get_lambda_params(wildcards):
+    """Everything one lambda job depends on (the lambda itself is the wildcard)."""
+    ev = get_eval_config(wildcards)
+    keys = ("decision_info", "tau_seconds", "lambda_lat", "dacr")
+    return {**{k: ev[k] for k in keys}, "seed": config["seed"]}
+
+
+def get_decision_info(wildcards):
+    """The experiment's decision mode, written into its tables."""
+    return get_eval_config(wildcards)["decision_info"]

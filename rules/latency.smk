@@ -53,6 +53,7 @@ rule label_domain:
         "../envs/dacr.yaml"
     params:
         labels=get_labels_params(),
+        cache="resources/labels/label_cache.jsonl",
         seed=config["seed"],
         version=get_dacr_version(),
     script:

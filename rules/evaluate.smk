@@ -1,0 +1,110 @@
+# Evaluation stage: features and predictors once per experiment, one job for the lambda-free
+# policies, one job per lambda for the scalarised ones and DACR, then the aggregate tables.
+
+
+wildcard_constraints:
+    lam=r"[0-9]+(\.[0-9]+)?",
+
+
+rule build_features:
+    input:
+        long=rules.build_long_form.output.long,
+        split=rules.build_stream.output.split,
+        stream=rules.build_stream.output.stream,
+    output:
+        features="results/{experiment}/features.npz",
+    log:
+        "logs/{experiment}/build_features.log",
+    benchmark:
+        "benchmarks/{experiment}/build_features.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        features=get_features_params,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/build_features.py"
+
+
+rule fit_predictors:
+    input:
+        long=rules.build_long_form.output.long,
+        split=rules.build_stream.output.split,
+        stream=rules.build_stream.output.stream,
+        features=rules.build_features.output.features,
+        latency=get_latency_file,
+    output:
+        predictions="results/{experiment}/predictions.npz",
+        calibration="results/{experiment}/calibration_offline.csv",
+    log:
+        "logs/{experiment}/fit_predictors.log",
+    benchmark:
+        "benchmarks/{experiment}/fit_predictors.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        predictors=get_predictor_params,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/fit_predictors.py"
+
+
+rule evaluate_baselines:
+    input:
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        per_query="results/{experiment}/policies/baselines.parquet",
+    log:
+        "logs/{experiment}/evaluate_baselines.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        policy=get_baseline_params,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/evaluate_baselines.py"
+
+
+rule evaluate_lambda:
+    input:
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        per_query="results/{experiment}/policies/lambda_{lam}.parquet",
+        trace="results/{experiment}/policies/dacr_trace_{lam}.parquet",
+        calibration="results/{experiment}/policies/online_calibration_{lam}.csv",
+    log:
+        "logs/{experiment}/evaluate_lambda_{lam}.log",
+    benchmark:
+        "benchmarks/{experiment}/evaluate_lambda_{lam}.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        policy=get_lambda_params,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/evaluate_lambda.py"
+
+
+rule aggregate_metrics:
+    input:
+        baselines=rules.evaluate_baselines.output.per_query,
+        per_query=get_lambda_per_query,
+        traces=get_lambda_traces,
+        online_calibration=get_lambda_calibration,
+        offline_calibration=rules.fit_predictors.output.calibration,
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        metrics="results/{experiment}/metrics.csv",
+        by_domain="results/{experiment}/metrics_by_domain.csv",
+        calibration="results/{experiment}/calibration_ece.csv",
+        per_query="results/{experiment}/per_query.parquet",
+        trace="results/{experiment}/dacr_trace.parquet",
+    log:
+        "logs/{experiment}/aggregate_metrics.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        decision_info=get_decision_info,
+        version=get_dacr_version(),
+    script:
+        "../workflow/scripts/aggregate_metrics.py"

@@ -1,0 +1,20 @@
+"""Rule build_features: query features of the experiment, fit on its training prompts."""
+
+from dacr.evaluate import run_features
+from dacr.logs import setup_logging
+
+
+def main(smk) -> None:
+    setup_logging(smk.log[0])
+    run_features(
+        smk.input.long,
+        smk.input.split,
+        smk.input.stream,
+        smk.output.features,
+        experiment=smk.wildcards.experiment,
+        **smk.params.features,
+    )
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (injected by Snakemake)

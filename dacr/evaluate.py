@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,12 +111,18 @@ def split_matrices(
 
 
 def load_splits(
-    long_path: str | Path, split_path: str | Path, stream_path: str | Path, experiment: str
+    long_path: str | Path,
+    split_path: str | Path,
+    stream_path: str | Path,
+    experiment: str,
+    domain_labels: str = "dataset",
 ) -> tuple[SplitMatrices, SplitMatrices, pd.DataFrame, list[str]]:
     """Train matrices, test matrices (stream order), the test events, and the model order.
 
     The test split is the stream's ``test`` events, in stream order; the train split is every
-    query labelled ``train`` in ``split.parquet``. A qid in both is an error.
+    query labelled ``train`` in ``split.parquet``. A qid in both is an error. With
+    ``domain_labels="llm"`` the test queries' domain is the stream's ``llm_domain`` label
+    (rule label_domain), which DACR's corrections and the per-domain tables then use.
     """
     long = pd.read_parquet(
         long_path, columns=["qid", "prompt", "domain", "model", "quality", "cost"]
@@ -141,6 +147,15 @@ def load_splits(
         )
     train = split_matrices(long, train_qids, models, f"experiment {experiment!r} train")
     test = split_matrices(long, events["qid"].to_numpy(), models, f"experiment {experiment!r} test")
+    if domain_labels == "llm":
+        if "llm_domain" not in events:
+            raise ValueError(
+                f"experiment {experiment!r}: domain_labels is llm but {stream_path} has no "
+                "llm_domain column; give it the labelled stream (stream_labeled.jsonl)"
+            )
+        test = replace(test, domains=events["llm_domain"].astype(str).to_numpy())
+    elif domain_labels != "dataset":
+        raise ValueError(f"domain_labels={domain_labels!r} is not valid; choose dataset or llm")
     return train, test, events, models
 
 
@@ -229,13 +244,16 @@ def run_predictors(
     latency_impute: str,
     knn_k: int,
     seed: int,
+    domain_labels: str = "dataset",
 ) -> None:
     """Rule entry point: fit every predictor on train, predict the test stream.
 
     Calibrators are fit on out-of-fold predictions of the training split (folds grouped by
     domain for OOD experiments), never on in-sample predictions.
     """
-    train, test, events, models = load_splits(long_path, split_path, stream_path, experiment)
+    train, test, events, models = load_splits(
+        long_path, split_path, stream_path, experiment, domain_labels
+    )
     feats = _load_npz(features_path)
     if not np.array_equal(feats["test_qids"], test.qids.astype(str)):
         raise ValueError(f"{features_path} was built for another stream; rerun build_features")

@@ -241,7 +241,14 @@ def get_predictor_params(wildcards):
         "latency_impute": exp["latency_impute"],
         "knn_k": ev["knn_k"],
         "seed": config["seed"],
+        "domain_labels": exp["domain_labels"],
     }
+
+
+def get_eval_stream(wildcards):
+    """The stream the predictors read: LLM-labelled when domain_labels is llm."""
+    name = "stream_labeled" if get_experiment(wildcards)["domain_labels"] == "llm" else "stream"
+    return f"results/{wildcards.experiment}/{name}.jsonl"
 
 
 def get_baseline_params(wildcards):

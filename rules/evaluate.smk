@@ -30,7 +30,7 @@ rule fit_predictors:
     input:
         long=rules.build_long_form.output.long,
         split=rules.build_stream.output.split,
-        stream=rules.build_stream.output.stream,
+        stream=get_eval_stream,
         features=rules.build_features.output.features,
         latency=get_latency_file,
     output:

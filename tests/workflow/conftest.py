@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run the project's Snakefile with its working directory in ``workdir``.
 
     Targets go first in ``args``: ``--config`` takes every following word as a key=value.
@@ -27,7 +30,8 @@ def run_snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.C
         "2",
         *args,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir, env=full_env)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
     return proc

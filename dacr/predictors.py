@@ -48,7 +48,7 @@ def _fractional_rows(X: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def make_classifier(kind: str, random_state: int = 0, C: float = 1.0) -> BaseEstimator:
     """The per-model correctness classifier of a :class:`QualityPredictor`."""
     if kind == "logistic":
-        return LogisticRegression(C=C, max_iter=500, tol=1e-5)
+        return LogisticRegression(C=C, max_iter=500, tol=1e-4)
     if kind == "hgb":
         return HistGradientBoostingClassifier(
             max_iter=150, learning_rate=0.08, max_leaf_nodes=31, random_state=random_state

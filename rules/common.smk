@@ -1,7 +1,10 @@
 # Helpers for every stage: input and params functions (get_*) and path formatting.
+import hashlib
 import json
 import os
 import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 
@@ -67,9 +70,17 @@ def get_dataset_provenance():
     return json.dumps({k: ds[k] for k in keys}, sort_keys=True)
 
 
-def get_dacr_version():
-    """dacr's version: a params entry, so a library upgrade reruns what it computes."""
-    return dacr.__version__
+def get_code_version(*modules):
+    """dacr's version plus a digest of the library modules a rule runs.
+
+    A params entry, so Snakemake reruns a job when the code it depends on changes (it does
+    not see library code otherwise), and only those jobs.
+    """
+    digest = hashlib.sha256()
+    package = Path(dacr.__file__).parent
+    for name in sorted(set(modules) | {"io", "logs"}):
+        digest.update((package / f"{name}.py").read_bytes())
+    return f"{dacr.__version__}+{digest.hexdigest()[:12]}"
 
 
 def get_experiment(wildcards):
@@ -152,6 +163,7 @@ def get_stage_outputs(experiment):
             "calibration_ece.csv",
             "per_query.parquet",
             "dacr_trace.parquet",
+            "manifest.json",
         )
     ]
 
@@ -247,7 +259,11 @@ def get_predictor_params(wildcards):
 
 def get_eval_stream(wildcards):
     """The stream the predictors read: LLM-labelled when domain_labels is llm."""
-    name = "stream_labeled" if get_experiment(wildcards)["domain_labels"] == "llm" else "stream"
+    name = (
+        "stream_labeled"
+        if get_experiment(wildcards)["domain_labels"] == "llm"
+        else "stream"
+    )
     return f"results/{wildcards.experiment}/{name}.jsonl"
 
 
@@ -268,3 +284,29 @@ def get_lambda_params(wildcards):
 def get_decision_info(wildcards):
     """The experiment's decision mode, written into its tables."""
     return get_eval_config(wildcards)["decision_info"]
+
+
+def get_git_commit():
+    """The project's git commit, when it is a git checkout (None otherwise)."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", workflow.basedir, "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def get_manifest_config(wildcards):
+    """The config slice an experiment's results depend on."""
+    return {
+        "seed": config["seed"],
+        "domain_level": config["domain_level"],
+        "dataset": config["dataset"],
+        "experiment": get_experiment(wildcards),
+        "evaluation": get_eval_config(wildcards),
+        "simulate_latency": config["simulate_latency"],
+    }

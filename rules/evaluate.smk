@@ -21,7 +21,7 @@ rule build_features:
         "../envs/dacr.yaml"
     params:
         features=get_features_params,
-        version=get_dacr_version(),
+        version=get_code_version("evaluate", "features", "stream"),
     script:
         "../workflow/scripts/build_features.py"
 
@@ -44,7 +44,9 @@ rule fit_predictors:
         "../envs/dacr.yaml"
     params:
         predictors=get_predictor_params,
-        version=get_dacr_version(),
+        version=get_code_version(
+            "evaluate", "features", "predictors", "calibration", "latency", "stream"
+        ),
     script:
         "../workflow/scripts/fit_predictors.py"
 
@@ -60,7 +62,7 @@ rule evaluate_baselines:
         "../envs/dacr.yaml"
     params:
         policy=get_baseline_params,
-        version=get_dacr_version(),
+        version=get_code_version("evaluate", "policies"),
     script:
         "../workflow/scripts/evaluate_baselines.py"
 
@@ -80,7 +82,7 @@ rule evaluate_lambda:
         "../envs/dacr.yaml"
     params:
         policy=get_lambda_params,
-        version=get_dacr_version(),
+        version=get_code_version("evaluate", "policies", "calibration"),
     script:
         "../workflow/scripts/evaluate_lambda.py"
 
@@ -105,6 +107,25 @@ rule aggregate_metrics:
         "../envs/dacr.yaml"
     params:
         decision_info=get_decision_info,
-        version=get_dacr_version(),
+        version=get_code_version("evaluate"),
     script:
         "../workflow/scripts/aggregate_metrics.py"
+
+
+rule write_manifest:
+    input:
+        long=rules.build_long_form.output.long,
+        stream=rules.build_stream.output.stream,
+        metrics=rules.aggregate_metrics.output.metrics,
+    output:
+        manifest="results/{experiment}/manifest.json",
+    log:
+        "logs/{experiment}/write_manifest.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        config=get_manifest_config,
+        git_commit=get_git_commit(),
+        version=get_code_version("provenance"),
+    script:
+        "../workflow/scripts/write_manifest.py"

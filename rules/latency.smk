@@ -19,7 +19,7 @@ rule simulate_latency:
         "../envs/dacr.yaml"
     params:
         sim=get_simulate_latency_params(),
-        version=get_dacr_version(),
+        version=get_code_version("latency", "stream"),
     script:
         "../workflow/scripts/simulate_latency.py"
 
@@ -37,7 +37,7 @@ rule collect_latency:
     params:
         telemetry=get_telemetry_params(),
         time_warp=get_time_warp,
-        version=get_dacr_version(),
+        version=get_code_version("telemetry", "latency"),
     script:
         "../workflow/scripts/collect_latency.py"
 
@@ -55,6 +55,6 @@ rule label_domain:
         labels=get_labels_params(),
         cache="resources/labels/label_cache.jsonl",
         seed=config["seed"],
-        version=get_dacr_version(),
+        version=get_code_version("labels", "telemetry", "latency"),
     script:
         "../workflow/scripts/label_domain.py"

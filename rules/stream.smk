@@ -14,6 +14,6 @@ rule build_stream:
     params:
         split=get_split_params,
         stream=get_stream_params,
-        version=get_dacr_version(),
+        version=get_code_version("stream"),
     script:
         "../workflow/scripts/build_stream.py"

@@ -9,6 +9,7 @@ from tests.workflow.conftest import run_snakemake, write_config
 pytestmark = pytest.mark.workflow
 EXP = "ood_gsm_mbpp"
 METRICS = f"results/{EXP}/metrics.csv"
+MANIFEST = f"results/{EXP}/manifest.json"
 SMALL = {
     "dataset": {"source": "synthetic", "synthetic": {"n_prompts": 600, "seed": 3}},
     "lambdas": [1, 10],
@@ -20,7 +21,7 @@ SMALL = {
 def demo_run(tmp_path_factory, request):
     work = tmp_path_factory.mktemp("evaluate")
     demo = str(request.config.rootpath / "config" / "demo.yaml")
-    run_snakemake(work, METRICS, "--configfile", demo, write_config(work, SMALL))
+    run_snakemake(work, METRICS, MANIFEST, "--configfile", demo, write_config(work, SMALL))
     return work
 
 
@@ -95,3 +96,16 @@ def test_a_lambda_change_reruns_only_that_lambda_and_the_aggregate(demo_run):
     assert "evaluate_lambda" in jobs and "aggregate_metrics" in jobs
     for rule in ("build_features", "fit_predictors", "evaluate_baselines", "build_stream"):
         assert rule not in jobs
+
+
+def test_manifest_records_provenance(demo_run):
+    import json
+
+    manifest = json.loads((demo_run / MANIFEST).read_text())
+    assert manifest["dataset"] == "synthetic" and manifest["synthetic"] is True
+    assert manifest["decision_info"] == "predicted"
+    assert manifest["config"]["experiment"]["holdout"] == ["grade-school-math", "mbpp"]
+    assert manifest["config"]["dataset"]["synthetic"]["n_prompts"] == 600
+    assert len(manifest["config_sha256"]) == 64 and len(manifest["dataset_sha256"]) == 64
+    assert manifest["packages"]["numpy"] == np.__version__
+    assert manifest["started_at"] <= manifest["finished_at"]

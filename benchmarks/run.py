@@ -1,0 +1,353 @@
+"""Benchmark harness: every stage at a given RouterBench size, in-process and as the workflow.
+
+    python -m benchmarks.run --prompts 36497 --json benchmarks/out/36497.json
+    python -m benchmarks.run --prompts 3000 12000 36497      # also prints the scaling exponent
+
+Each stage runs in a fresh subprocess (``--stage``), so its peak RSS is its own. Records:
+``{"stage", "prompts", "wall_s", "cpu_s", "peak_rss_mb", "rows_per_s"}``; ``rows_per_s`` is
+decisions per second for ``dacr_replay`` and (query, model) rows per second elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = "ood_gsm_mbpp"
+HOLDOUT = ["grade-school-math", "mbpp"]
+LAMBDAS = [1.0, 5.0, 10.0, 20.0]
+SEED = 42
+STAGES = (
+    "synthesize",
+    "long_form",
+    "long_form_raw",
+    "stream",
+    "simulate_latency",
+    "evaluate_cold",
+    "evaluate_warm",
+    "dacr_replay",
+)
+DEFAULTS = {
+    "features": {"kind": "tfidf_svd", "svd_dim": 64, "max_features": 30000, "char_ngrams": True},
+    "predictor": {"kind": "logistic", "C": 1.0, "cv_folds": 5},
+    "calibration": {"method": "platt", "per_domain": True, "shrinkage": 50.0},
+    "dacr": {
+        "lambda_lat": 1.0,
+        "budget_cost": 0.0055,
+        "budget_viol": 0.10,
+        "mu_lr": 0.05,
+        "cal_lr": 0.05,
+        "delay": 10,
+        "delay_s": None,
+        "p_miss": 0.3,
+    },
+}
+
+
+def _paths(work: Path) -> dict[str, Path]:
+    exp = work / "results" / EXPERIMENT
+    return {
+        "wide": work / "synthetic_wide.pkl",
+        "raw": work / "synthetic_raw.pkl",
+        "long": work / "results" / "data" / "routerbench_long.parquet",
+        "long_raw": work / "results" / "data" / "routerbench_long_raw.parquet",
+        "stream": exp / "stream.jsonl",
+        "split": exp / "split.parquet",
+        "eff": exp / "latency_eff.jsonl",
+        "base": exp / "latency_base.jsonl",
+        "features": exp / "features.npz",
+        "predictions": exp / "predictions.npz",
+        "calib": exp / "calibration_offline.csv",
+        "exp": exp,
+    }
+
+
+def _evaluate_policies(p: dict[str, Path]) -> int:
+    from dacr.evaluate import run_aggregate, run_policies
+
+    common = {"decision_info": "predicted", "tau_seconds": 10.0, "seed": SEED}
+    base = p["exp"] / "policies" / "baselines.parquet"
+    rows = len(
+        run_policies(
+            p["predictions"],
+            base,
+            lam=None,
+            lambda_lat=0.0,
+            cascade_threshold=0.7,
+            routellm_threshold=0.5,
+            dacr={},
+            **common,
+        )
+    )
+    parts, traces, calibs = [base], [], []
+    for lam in LAMBDAS:
+        out = p["exp"] / "policies" / f"lambda_{lam:g}.parquet"
+        trace = p["exp"] / "policies" / f"dacr_trace_{lam:g}.parquet"
+        calib = p["exp"] / "policies" / f"online_calibration_{lam:g}.csv"
+        rows += len(
+            run_policies(
+                p["predictions"],
+                out,
+                lam=lam,
+                lambda_lat=1.0,
+                cascade_threshold=0.7,
+                routellm_threshold=0.5,
+                dacr=DEFAULTS["dacr"],
+                trace_path=trace,
+                calib_path=calib,
+                **common,
+            )
+        )
+        parts.append(out)
+        traces.append(trace)
+        calibs.append(calib)
+    run_aggregate(
+        parts,
+        traces,
+        calibs,
+        p["calib"],
+        p["predictions"],
+        metrics_path=p["exp"] / "metrics.csv",
+        by_domain_path=p["exp"] / "metrics_by_domain.csv",
+        calibration_path=p["exp"] / "calibration_ece.csv",
+        per_query_path=p["exp"] / "per_query.parquet",
+        trace_path=p["exp"] / "dacr_trace.parquet",
+        decision_info="predicted",
+    )
+    return rows
+
+
+def run_stage(stage: str, work: Path, prompts: int) -> int:
+    """Run one stage in this process; return the number of rows it processed."""
+    from dacr.evaluate import run_features, run_predictors
+    from dacr.latency import run_simulate_latency
+    from dacr.routerbench import run_long_form
+    from dacr.stream import run_stream
+    from dacr.synth import write_synthetic
+
+    p = _paths(work)
+    if stage == "synthesize":
+        write_synthetic(p["wide"], prompts, SEED, "wide")
+        write_synthetic(p["raw"], prompts, SEED, "long")
+        return prompts * 11
+    if stage == "long_form":
+        return len(run_long_form(p["wide"], p["long"], dataset="synthetic"))
+    if stage == "long_form_raw":
+        return len(run_long_form(p["raw"], p["long_raw"], dataset="synthetic"))
+    if stage == "stream":
+        events = run_stream(
+            p["long"],
+            p["stream"],
+            p["split"],
+            experiment=EXPERIMENT,
+            holdout=HOLDOUT,
+            test_fraction=None,
+            holdout_match="exact",
+            seed=SEED,
+            stream={"start_ts": 1.7e9, "burst": ["12@30@60"]},
+        )
+        return len(events)
+    if stage == "simulate_latency":
+        eff = run_simulate_latency(
+            p["long"],
+            p["stream"],
+            p["split"],
+            p["eff"],
+            p["base"],
+            config_file=ROOT / "config" / "latency.yaml",
+            seed=SEED,
+        )
+        return len(eff)
+    if stage == "evaluate_cold":
+        run_features(
+            p["long"],
+            p["split"],
+            p["stream"],
+            p["features"],
+            experiment=EXPERIMENT,
+            features=DEFAULTS["features"],
+            seed=SEED,
+        )
+        run_predictors(
+            p["long"],
+            p["split"],
+            p["stream"],
+            p["features"],
+            p["eff"],
+            p["predictions"],
+            p["calib"],
+            experiment=EXPERIMENT,
+            holdout=HOLDOUT,
+            predictor=DEFAULTS["predictor"],
+            calibration=DEFAULTS["calibration"],
+            tau_seconds=10.0,
+            latency_impute="none",
+            knn_k=10,
+            seed=SEED,
+        )
+        return _evaluate_policies(p)
+    if stage == "evaluate_warm":
+        return _evaluate_policies(p)
+    if stage == "dacr_replay":
+        return _dacr_replay(p)
+    raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
+
+
+def _dacr_replay(p: dict[str, Path], repeats: int = 20) -> int:
+    """Decisions of the compiled replay, timed after a warm-up (compilation excluded)."""
+    from dacr.evaluate import _context_and_outcomes, _load_npz
+    from dacr.policies import DACRPolicy
+
+    pred = _load_npz(p["predictions"])
+    ctx, outcomes = _context_and_outcomes(pred, "predicted", 10.0)
+    policy = DACRPolicy(lambda_cost=1.0, n_domains=int(ctx.domain.max()) + 1, **DEFAULTS["dacr"])
+    policy.replay(ctx, outcomes)  # compile / load the cached kernel
+    global _REPLAY_S
+    start = time.perf_counter()
+    for _ in range(repeats):
+        policy.replay(ctx, outcomes)
+    _REPLAY_S = time.perf_counter() - start
+    return ctx.n * repeats
+
+
+_REPLAY_S: float | None = None
+
+
+def _child(stage: str, work: Path, prompts: int) -> None:
+    for module in ("dacr.evaluate", "dacr.latency", "dacr.synth"):
+        importlib.import_module(module)  # imports are not part of a stage's time
+
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    rows = run_stage(stage, work, prompts)
+    wall = time.perf_counter() - start_wall
+    cpu = time.process_time() - start_cpu
+    timed = _REPLAY_S if stage == "dacr_replay" else wall
+    record = {
+        "stage": stage,
+        "prompts": prompts,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rows_per_s": round(rows / timed, 1) if timed else None,
+    }
+    print("RECORD " + json.dumps(record), flush=True)
+
+
+def _run_child(stage: str, work: Path, prompts: int) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.run", "--stage", stage, "--workdir", str(work)]
+    cmd += ["--prompts", str(prompts)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"stage {stage} failed:\n{proc.stderr[-3000:]}")
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RECORD "))
+    return json.loads(line[len("RECORD ") :])
+
+
+def _snakemake(work: Path, *args: str) -> float:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+    cmd += ["--directory", str(work), "--cores", "2", *args, "--quiet", "all"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+    if proc.returncode != 0:
+        raise RuntimeError(f"snakemake {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - start
+
+
+def workflow_records(prompts: int, work: Path) -> list[dict]:
+    """The real workflow: a full run of one experiment, then a rerun after one lambda changed."""
+    target = f"results/{EXPERIMENT}/metrics.csv"
+    config = {
+        "dataset": {"source": "synthetic", "synthetic": {"n_prompts": prompts, "seed": SEED}},
+        "experiments": {EXPERIMENT: {"holdout": HOLDOUT, "lambdas": LAMBDAS}},
+    }
+    import yaml
+
+    first = work / "bench.yaml"
+    first.write_text(yaml.safe_dump(config))
+    full = _snakemake(work, target, "--configfile", str(first))
+    config["experiments"][EXPERIMENT]["lambdas"] = [1.0, 5.0, 10.0, 30.0]
+    second = work / "bench_lambda.yaml"
+    second.write_text(yaml.safe_dump(config))
+    rerun = _snakemake(work, target, "--configfile", str(second))
+    nothing = _snakemake(work, target, "--configfile", str(second))
+    return [
+        {"stage": "workflow_full", "prompts": prompts, "wall_s": round(full, 3)},
+        {"stage": "workflow_rerun_lambda", "prompts": prompts, "wall_s": round(rerun, 3)},
+        {"stage": "workflow_rerun_nothing", "prompts": prompts, "wall_s": round(nothing, 3)},
+    ]
+
+
+def benchmark(prompts: int, workflow: bool = True) -> list[dict]:
+    """Every stage at one size, each in a fresh process, plus the real workflow."""
+    with tempfile.TemporaryDirectory(prefix=f"dacr-bench-{prompts}-") as tmp:
+        work = Path(tmp)
+        records = [_run_child(stage, work, prompts) for stage in STAGES]
+        if workflow:
+            wf = work / "workflow"
+            wf.mkdir()
+            records += [
+                {**r, "cpu_s": None, "peak_rss_mb": None, "rows_per_s": None}
+                for r in workflow_records(prompts, wf)
+            ]
+        shutil.rmtree(work / "results", ignore_errors=True)
+    return records
+
+
+def scaling_exponents(records: list[dict]) -> dict[str, float]:
+    """Slope of log(wall) against log(prompts) per stage (1 = linear)."""
+    out = {}
+    for stage in {r["stage"] for r in records}:
+        pts = sorted((r["prompts"], r["wall_s"]) for r in records if r["stage"] == stage)
+        if len(pts) >= 2 and all(w > 0 for _, w in pts):
+            x, y = np.log([p for p, _ in pts]), np.log([w for _, w in pts])
+            out[stage] = round(float(np.polyfit(x, y, 1)[0]), 2)
+    return out
+
+
+def markdown(records: list[dict]) -> str:
+    head = "| stage | prompts | wall s | CPU s | peak RSS MB | rows/s |\n|---|---|---|---|---|---|"
+    rows = [
+        f"| {r['stage']} | {r['prompts']} | {r['wall_s']} | {r.get('cpu_s')} | "
+        f"{r.get('peak_rss_mb')} | {r.get('rows_per_s')} |"
+        for r in records
+    ]
+    return "\n".join([head, *rows])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, nargs="+", default=[3000])
+    parser.add_argument("--json", type=Path, help="write the records here")
+    parser.add_argument("--no-workflow", action="store_true", help="skip the Snakemake runs")
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stage:
+        _child(args.stage, args.workdir, args.prompts[0])
+        return
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    records = []
+    for n in args.prompts:
+        records += benchmark(n, workflow=not args.no_workflow)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(records, indent=1))
+    print(markdown(records))
+    if len(args.prompts) > 1:
+        print("\nscaling exponent (wall ~ prompts^k):", json.dumps(scaling_exponents(records)))
+
+
+if __name__ == "__main__":
+    main()

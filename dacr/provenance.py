@@ -1,0 +1,88 @@
+"""Provenance: what produced an experiment's results (``results/{experiment}/manifest.json``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from dacr import __version__
+from dacr.io import read_parquet_metadata, write_with
+
+PACKAGES = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "scipy",
+    "numba",
+    "snakemake",
+    "huggingface_hub",
+    "openai",
+    "matplotlib",
+    "seaborn",
+)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]:
+    """Installed versions of the packages results depend on (None when absent)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def config_hash(config_slice: dict) -> str:
+    """SHA-256 of the canonical JSON of a config slice."""
+    text = json.dumps(config_slice, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _iso_mtime(path: str | Path) -> str:
+    return datetime.fromtimestamp(Path(path).stat().st_mtime, tz=UTC).isoformat(timespec="seconds")
+
+
+def build_manifest(
+    *,
+    experiment: str,
+    config_slice: dict,
+    long_path: str | Path,
+    first_output: str | Path,
+    last_output: str | Path,
+    git_commit: str | None,
+) -> dict:
+    """The manifest of one experiment: config and its hash, data, code, environment, times."""
+    data = read_parquet_metadata(long_path)
+    return {
+        "experiment": experiment,
+        "config": config_slice,
+        "config_sha256": config_hash(config_slice),
+        "dataset": data.get("dataset"),
+        "synthetic": data.get("dataset") == "synthetic",
+        "dataset_source": data.get("source"),
+        "dataset_file": data.get("input_file"),
+        "dataset_sha256": data.get("input_sha256"),
+        "decision_info": config_slice.get("evaluation", {}).get("decision_info"),
+        "seeds": {"seed": config_slice.get("seed")},
+        "dacr_version": __version__,
+        "git_commit": git_commit,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": package_versions(),
+        "started_at": _iso_mtime(first_output),
+        "finished_at": _iso_mtime(last_output),
+    }
+
+
+def run_manifest(out_path: str | Path, **kwargs: object) -> dict:
+    """Rule entry point: write ``manifest.json``."""
+    manifest = build_manifest(**kwargs)
+    text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+    write_with(lambda tmp: tmp.write_text(text), out_path)
+    return manifest

@@ -159,6 +159,46 @@ def load_splits(
     return train, test, events, models
 
 
+def embeddings_for(embeddings_path: str | Path, qids: np.ndarray) -> np.ndarray:
+    """Rows of the cached sentence embeddings (``run_embeddings``) for ``qids``, in order."""
+    data = _load_npz(embeddings_path)
+    index = pd.Index(data["qids"])
+    pos = index.get_indexer(qids.astype(str))
+    if (pos < 0).any():
+        missing = qids[pos < 0][:3]
+        raise ValueError(
+            f"{embeddings_path}: no embedding for qids {list(missing)}; rerun embed_prompts"
+        )
+    return data["embeddings"][pos]
+
+
+def run_embeddings(
+    long_path: str | Path,
+    out_path: str | Path,
+    *,
+    backend: str = "torch",
+    batch_size: int = 64,
+    max_length: int = 256,
+    model_dir: str | None = None,
+    threads: int | None = None,
+) -> None:
+    """Rule entry point: all-MiniLM-L6-v2 embeddings of every prompt, once per dataset."""
+    from dacr.embed import embed_texts
+
+    long = pd.read_parquet(long_path, columns=["qid", "prompt"]).drop_duplicates("qid")
+    qids = long["qid"].to_numpy().astype(str)
+    emb = embed_texts(
+        long["prompt"].astype(str).tolist(),
+        backend=backend,
+        batch_size=batch_size,
+        max_length=max_length,
+        model_dir=model_dir,
+        threads=threads,
+    )
+    write_with(_NpzWriter({"qids": qids, "embeddings": emb.astype(np.float32)}), _npz(out_path))
+    log.info("embedded %d prompts with %s (%s)", len(qids), backend, emb.shape)
+
+
 def run_features(
     long_path: str | Path,
     split_path: str | Path,
@@ -168,10 +208,15 @@ def run_features(
     experiment: str,
     features: dict,
     seed: int,
+    embeddings_path: str | Path | None = None,
 ) -> None:
     """Rule entry point: query features of both splits, fit on train prompts only."""
     train, test, _, _ = load_splits(long_path, split_path, stream_path, experiment)
     cfg = dict(features)
+    emb_train = emb_test = None
+    if embeddings_path is not None:
+        emb_train = embeddings_for(embeddings_path, train.qids)
+        emb_test = embeddings_for(embeddings_path, test.qids)
     X_train, X_test = build_features(
         train.prompts,
         test.prompts,
@@ -182,6 +227,8 @@ def run_features(
         max_features=cfg.get("max_features", 30000),
         char_ngrams=cfg.get("char_ngrams", True),
         domain_onehot_features=cfg.get("domain_onehot", False),
+        embeddings_train=emb_train,
+        embeddings_test=emb_test,
         seed=seed,
     )
     arrays = {

@@ -237,6 +237,12 @@ def get_lambda_calibration(wildcards):
     )
 
 
+def get_embeddings_input(wildcards):
+    """The cached sentence embeddings, when the experiment's features use them."""
+    kind = get_eval_config(wildcards)["features"]["kind"]
+    return "results/data/embeddings.npz" if "embedding" in kind else []
+
+
 def get_features_params(wildcards):
     """Everything the features depend on."""
     return {"features": get_eval_config(wildcards)["features"], "seed": config["seed"]}

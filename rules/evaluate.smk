@@ -6,11 +6,31 @@ wildcard_constraints:
     lam=r"[0-9]+(\.[0-9]+)?",
 
 
+rule embed_prompts:
+    input:
+        long=rules.build_long_form.output.long,
+    output:
+        embeddings="results/data/embeddings.npz",
+    log:
+        "logs/data/embed_prompts.log",
+    benchmark:
+        "benchmarks/data/embed_prompts.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    threads: 2
+    params:
+        embedder=config["embedder"],
+        version=get_code_version("embed", "evaluate"),
+    script:
+        "../workflow/scripts/embed_prompts.py"
+
+
 rule build_features:
     input:
         long=rules.build_long_form.output.long,
         split=rules.build_stream.output.split,
         stream=rules.build_stream.output.stream,
+        embeddings=get_embeddings_input,
     output:
         features="results/{experiment}/features.npz",
     log:

@@ -47,3 +47,16 @@ def write_config(workdir: Path, config: dict, name: str = "test.yaml") -> str:
 @pytest.fixture
 def demo_config() -> str:
     return str(ROOT / "config" / "demo.yaml")
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job a dry run (``-n``) would run."""
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in proc.stdout.splitlines():
+        text = line.strip()
+        if text.startswith(("rule ", "localrule ")) and text.endswith(":"):
+            jobs.append((text.split()[1].rstrip(":"), {}))
+        elif text.startswith("wildcards:") and jobs:
+            pairs = text[len("wildcards:") :].split(",")
+            jobs[-1][1].update(p.strip().split("=", 1) for p in pairs)
+    return [job for job in jobs if job[0] != "all"]

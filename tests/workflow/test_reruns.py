@@ -1,0 +1,97 @@
+"""A config change reruns exactly what it affects (Snakemake's own dry run is the judge)."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import pytest
+
+from tests.workflow.conftest import planned_jobs, run_snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+EXP = "ood_gsm_mbpp"
+TARGET = f"results/{EXP}/metrics.csv"
+BASE = {
+    "dataset": {"source": "synthetic", "synthetic": {"n_prompts": 500, "seed": 3}},
+    "experiments": {EXP: {"holdout": ["grade-school-math", "mbpp"], "lambdas": [1, 10]}},
+}
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    work = tmp_path_factory.mktemp("reruns")
+    start = time.perf_counter()
+    run_snakemake(work, TARGET, "--configfile", write_config(work, BASE))
+    full = time.perf_counter() - start
+    return work, full
+
+
+def plan(work, config, *targets):
+    extra = write_config(work, config, name="changed.yaml")
+    proc = run_snakemake(work, *(targets or (TARGET,)), "-n", "--configfile", extra)
+    return planned_jobs(proc)
+
+
+def rules_of(jobs):
+    return sorted({rule for rule, _ in jobs})
+
+
+def test_changing_nothing_reruns_nothing(done):
+    work, _ = done
+    assert plan(work, BASE) == []
+
+
+def test_changing_one_lambda_reruns_only_that_lambda_and_the_aggregate(done):
+    work, _ = done
+    config = copy.deepcopy(BASE)
+    config["experiments"][EXP]["lambdas"] = [1, 5]
+    jobs = plan(work, config)
+    assert rules_of(jobs) == ["aggregate_metrics", "evaluate_lambda"]
+    assert [w["lam"] for r, w in jobs if r == "evaluate_lambda"] == ["5"]
+
+
+def test_adding_an_experiment_reruns_nothing_that_exists(done):
+    work, _ = done
+    config = copy.deepcopy(BASE)
+    config["experiments"]["iid_new"] = {"test_fraction": 0.2, "lambdas": [1]}
+    jobs = plan(work, config, TARGET, "results/iid_new/metrics.csv")
+    assert jobs
+    assert {w.get("experiment") for _, w in jobs} == {"iid_new"}
+
+
+def test_changing_a_dacr_budget_reruns_dacr_jobs_and_aggregates_only(done):
+    work, _ = done
+    config = copy.deepcopy(BASE)
+    config["dacr"] = {"budget_cost": 0.002}
+    jobs = plan(work, config)
+    assert rules_of(jobs) == ["aggregate_metrics", "evaluate_lambda"]
+    assert sorted(w["lam"] for r, w in jobs if r == "evaluate_lambda") == ["1", "10"]
+
+
+def test_changing_the_dataset_seed_reruns_everything(done):
+    work, _ = done
+    config = copy.deepcopy(BASE)
+    config["dataset"]["synthetic"]["seed"] = 4
+    jobs = rules_of(plan(work, config))
+    for rule in (
+        "make_synthetic_routerbench",
+        "build_long_form",
+        "build_stream",
+        "simulate_latency",
+        "build_features",
+        "fit_predictors",
+        "evaluate_baselines",
+        "evaluate_lambda",
+        "aggregate_metrics",
+    ):
+        assert rule in jobs
+
+
+def test_changing_the_tau_reruns_predictors_and_policies_but_not_features(done):
+    work, _ = done
+    config = {**copy.deepcopy(BASE), "tau_seconds": 5.0}
+    jobs = rules_of(plan(work, config))
+    assert "fit_predictors" in jobs and "evaluate_baselines" in jobs
+    assert "build_features" not in jobs and "build_stream" not in jobs
+

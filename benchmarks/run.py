@@ -40,7 +40,7 @@ STAGES = (
     "dacr_replay",
 )
 DEFAULTS = {
-    "features": {"kind": "tfidf_svd", "svd_dim": 64, "max_features": 30000, "char_ngrams": True},
+    "features": {"kind": "tfidf_svd", "svd_dim": 64, "char_ngrams": True, "char_max_chars": 300},
     "predictor": {"kind": "logistic", "C": 1.0, "cv_folds": 5},
     "calibration": {"method": "platt", "per_domain": True, "shrinkage": 50.0},
     "dacr": {
@@ -179,6 +179,7 @@ def run_stage(stage: str, work: Path, prompts: int) -> int:
             experiment=EXPERIMENT,
             features=DEFAULTS["features"],
             seed=SEED,
+            n_jobs=2,
         )
         run_predictors(
             p["long"],

@@ -209,6 +209,7 @@ def run_features(
     features: dict,
     seed: int,
     embeddings_path: str | Path | None = None,
+    n_jobs: int = 1,
 ) -> None:
     """Rule entry point: query features of both splits, fit on train prompts only."""
     train, test, _, _ = load_splits(long_path, split_path, stream_path, experiment)
@@ -224,8 +225,9 @@ def run_features(
         test_domains=test.domains,
         kind=cfg.get("kind", "tfidf_svd"),
         svd_dim=cfg.get("svd_dim", 64),
-        max_features=cfg.get("max_features", 30000),
         char_ngrams=cfg.get("char_ngrams", True),
+        char_max_chars=cfg.get("char_max_chars", 300),
+        n_jobs=n_jobs,
         domain_onehot_features=cfg.get("domain_onehot", False),
         embeddings_train=emb_train,
         embeddings_test=emb_test,

@@ -1,7 +1,8 @@
 """Query features, fit on the training split only.
 
-The default featuriser turns prompts into TF-IDF word and character n-grams, reduces them with
-TruncatedSVD, and appends simple prompt statistics. An optional one-hot of the training domains
+The default featuriser hashes prompts into word and character n-gram counts (stateless, in
+parallel chunks), learns TF-IDF weights and a TruncatedSVD on the training prompts, and appends
+simple prompt statistics. An optional one-hot of the training domains
 is all zeros for domains the training split never saw (the OOD case).
 """
 
@@ -12,10 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
@@ -45,83 +47,121 @@ def prompt_statistics(prompts: Sequence[str]) -> np.ndarray:
     return stats.astype(np.float32)
 
 
+def _hash_chunk(prompts: list[str], char_ngrams: bool, char_max_chars: int, n_features: int):
+    words = HashingVectorizer(
+        ngram_range=(1, 2), n_features=n_features, alternate_sign=False, norm=None, dtype=np.float32
+    ).transform(prompts)
+    if not char_ngrams:
+        return words
+    chars = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 5),
+        n_features=n_features,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    ).transform([p[:char_max_chars] for p in prompts])
+    return sparse.hstack([words, chars], format="csr", dtype=np.float32)
+
+
+def hashed_counts(
+    prompts: Sequence[str],
+    *,
+    char_ngrams: bool = True,
+    char_max_chars: int = 300,
+    n_features: int = 2**16,
+    n_jobs: int = 1,
+    chunk_size: int = 4000,
+) -> sparse.csr_matrix:
+    """Term counts of word 1-2 grams (whole prompt) and char_wb 3-5 grams (its start).
+
+    Hashing is stateless, so chunks run in parallel processes and nothing is learned here;
+    TF-IDF weights are learned from the training split afterwards.
+    """
+    prompts = [str(p) for p in prompts]
+    chunks = [prompts[i : i + chunk_size] for i in range(0, len(prompts), chunk_size)] or [[]]
+    args = (char_ngrams, char_max_chars, n_features)
+    if n_jobs == 1 or len(chunks) == 1:
+        mats = [_hash_chunk(c, *args) for c in chunks]
+    else:
+        mats = Parallel(n_jobs=n_jobs)(delayed(_hash_chunk)(c, *args) for c in chunks)
+    return sparse.vstack(mats, format="csr", dtype=np.float32)
+
+
 class TextFeaturizer(TransformerMixin, BaseEstimator):
-    """TF-IDF (word 1-2 grams + char_wb 3-5 grams) -> TruncatedSVD, plus prompt statistics.
+    """Hashed word 1-2 grams + char_wb 3-5 grams -> TF-IDF -> TruncatedSVD, plus statistics.
 
     Parameters
     ----------
     svd_dim
-        Number of SVD components of the TF-IDF matrix.
-    max_features
-        Vocabulary cap of each TF-IDF vectoriser.
+        Number of SVD components of the TF-IDF matrix (standardised afterwards, so the
+        downstream linear models converge in few steps).
     char_ngrams
         Add character n-grams (robust to unseen words of held-out domains).
-    stats
-        Append standardised :func:`prompt_statistics`.
     char_max_chars
         Character n-grams read only the first this many characters of a prompt (its
         instruction and question); words read all of it. Keeps the cost linear in prompts.
+    n_features
+        Hash buckets per n-gram family.
+    stats
+        Append standardised :func:`prompt_statistics`.
+    max_svd_rows
+        Fit the SVD on at most this many (seeded) training rows; transform all.
+    n_jobs
+        Processes hashing prompt chunks.
     random_state
-        Seed of the randomised SVD.
+        Seed of the randomised SVD and of its row sample.
     """
 
     def __init__(
         self,
         svd_dim: int = 64,
-        max_features: int = 30000,
         char_ngrams: bool = True,
+        char_max_chars: int = 300,
+        n_features: int = 2**16,
         stats: bool = True,
-        char_max_chars: int = 1000,
+        max_svd_rows: int = 20000,
+        n_jobs: int = 1,
         random_state: int = 0,
     ) -> None:
         self.svd_dim = svd_dim
-        self.max_features = max_features
         self.char_ngrams = char_ngrams
-        self.stats = stats
         self.char_max_chars = char_max_chars
+        self.n_features = n_features
+        self.stats = stats
+        self.max_svd_rows = max_svd_rows
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def _tfidf(self, prompts: Sequence[str], fit: bool) -> sparse.csr_matrix:
-        mats = []
-        for i, vec in enumerate(self.vectorizers_):
-            docs = prompts if i == 0 else [p[: self.char_max_chars] for p in prompts]
-            mats.append(vec.fit_transform(docs) if fit else vec.transform(docs))
-        return sparse.hstack(mats, format="csr", dtype=np.float32)
+    def _counts(self, prompts: list[str]) -> sparse.csr_matrix:
+        return hashed_counts(
+            prompts,
+            char_ngrams=self.char_ngrams,
+            char_max_chars=self.char_max_chars,
+            n_features=self.n_features,
+            n_jobs=self.n_jobs,
+        )
 
     def fit(self, prompts: Sequence[str], y: object = None) -> TextFeaturizer:
         self.fit_transform(prompts)
         return self
 
     def fit_transform(self, prompts: Sequence[str], y: object = None) -> np.ndarray:
-        prompts = list(prompts)
+        prompts = [str(p) for p in prompts]
         if not prompts:
             raise ValueError("TextFeaturizer.fit: no training prompts")
-        self.vectorizers_ = [
-            TfidfVectorizer(
-                ngram_range=(1, 2),
-                max_features=self.max_features,
-                min_df=2,
-                sublinear_tf=True,
-                dtype=np.float32,
-            )
-        ]
-        if self.char_ngrams:
-            self.vectorizers_.append(
-                TfidfVectorizer(
-                    analyzer="char_wb",
-                    ngram_range=(3, 5),
-                    max_features=self.max_features,
-                    min_df=2,
-                    sublinear_tf=True,
-                    dtype=np.float32,
-                )
-            )
-        tfidf = self._tfidf(prompts, fit=True)
+        self.tfidf_ = TfidfTransformer(sublinear_tf=True)
+        tfidf = self.tfidf_.fit_transform(self._counts(prompts)).astype(np.float32)
         n_comp = int(max(1, min(self.svd_dim, tfidf.shape[1] - 1, len(prompts) - 1)))
         self.svd_ = TruncatedSVD(n_components=n_comp, n_iter=4, random_state=self.random_state)
-        # Standardised components: the downstream linear models converge in far fewer steps.
+        rng = np.random.default_rng([self.random_state, 5])
+        if tfidf.shape[0] > self.max_svd_rows:
+            rows = np.sort(rng.choice(tfidf.shape[0], self.max_svd_rows, replace=False))
+            self.svd_.fit(tfidf[rows])
+        else:
+            self.svd_.fit(tfidf)
         self.svd_scaler_ = StandardScaler()
-        parts = [self.svd_scaler_.fit_transform(self.svd_.fit_transform(tfidf)).astype(np.float32)]
+        parts = [self.svd_scaler_.fit_transform(self.svd_.transform(tfidf)).astype(np.float32)]
         if self.stats:
             self.scaler_ = StandardScaler()
             parts.append(self.scaler_.fit_transform(prompt_statistics(prompts)).astype(np.float32))
@@ -129,8 +169,8 @@ class TextFeaturizer(TransformerMixin, BaseEstimator):
 
     def transform(self, prompts: Sequence[str]) -> np.ndarray:
         check_is_fitted(self, "svd_")
-        prompts = list(prompts)
-        svd = self.svd_.transform(self._tfidf(prompts, fit=False))
+        prompts = [str(p) for p in prompts]
+        svd = self.svd_.transform(self.tfidf_.transform(self._counts(prompts)))
         parts = [self.svd_scaler_.transform(svd).astype(np.float32)]
         if self.stats:
             parts.append(self.scaler_.transform(prompt_statistics(prompts)).astype(np.float32))
@@ -155,8 +195,9 @@ def build_features(
     test_domains: Sequence[str],
     kind: str = "tfidf_svd",
     svd_dim: int = 64,
-    max_features: int = 30000,
     char_ngrams: bool = True,
+    char_max_chars: int = 300,
+    n_jobs: int = 1,
     domain_onehot_features: bool = False,
     embeddings_train: np.ndarray | None = None,
     embeddings_test: np.ndarray | None = None,
@@ -169,7 +210,13 @@ def build_features(
         )
     train_parts, test_parts = [], []
     if kind in ("tfidf_svd", "tfidf_svd+embedding"):
-        feat = TextFeaturizer(svd_dim, max_features, char_ngrams, random_state=seed)
+        feat = TextFeaturizer(
+            svd_dim=svd_dim,
+            char_ngrams=char_ngrams,
+            char_max_chars=char_max_chars,
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
         train_parts.append(feat.fit_transform(train_prompts))
         test_parts.append(feat.transform(test_prompts))
     if kind in ("embedding", "tfidf_svd+embedding"):

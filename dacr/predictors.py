@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import expit, ndtr
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -45,10 +45,63 @@ def _fractional_rows(X: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.vstack([X, X])[keep], y[keep], w[keep]
 
 
+def fit_logistic_batch(
+    X: np.ndarray, Y: np.ndarray, C: float = 1.0, max_iter: int = 50, tol: float = 1e-8
+) -> np.ndarray:
+    """L2 logistic regressions of every column of fractional targets ``Y`` on one ``X``.
+
+    Minimises, per column m, ``C * sum_i logloss(y_im, sigmoid(x_i.w_m + b_m)) + ||w_m||^2 / 2``
+    (scikit-learn's ``LogisticRegression(C=C)`` objective, intercept unpenalised) by Newton's
+    method, all columns together: one BLAS product per model and step instead of a quasi-Newton
+    run per model. Returns coefficients of shape (d + 1, M), intercept last.
+    """
+    n, d = X.shape
+    Xb = np.hstack([X.astype(np.float64), np.ones((n, 1))])
+    ridge = np.full(d + 1, 1.0 / C)
+    ridge[-1] = 0.0
+    W = np.zeros((d + 1, Y.shape[1]))
+    for _ in range(max_iter):
+        P = expit(Xb @ W)
+        G = Xb.T @ (P - Y) + ridge[:, None] * W
+        S = P * (1.0 - P)
+        step = np.empty_like(W)
+        for m in range(W.shape[1]):
+            H = (Xb * S[:, m : m + 1]).T @ Xb
+            H[np.diag_indices_from(H)] += ridge + 1e-10
+            step[:, m] = np.linalg.solve(H, G[:, m])
+        W -= step
+        if np.abs(step).max() < tol:
+            break
+    return W
+
+
+class BatchLogistic(BaseEstimator):
+    """Per-model logistic regression on fractional targets, all models in one Newton solve."""
+
+    def __init__(self, C: float = 1.0) -> None:
+        self.C = C
+
+    def fit(self, X: np.ndarray, Q: np.ndarray) -> BatchLogistic:
+        Q = np.asarray(Q, dtype=np.float64)
+        # A model with one outcome only is predicted as that constant (its optimum is at
+        # infinity, which Newton steps would chase).
+        self.constant_ = np.where(Q.min(axis=0) == Q.max(axis=0), Q[0], np.nan)
+        varying = np.isnan(self.constant_)
+        self.coef_ = np.zeros((X.shape[1] + 1, Q.shape[1]))
+        if varying.any():
+            self.coef_[:, varying] = fit_logistic_batch(X, Q[:, varying], C=self.C)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        check_is_fitted(self, "coef_")
+        out = expit(X.astype(np.float64) @ self.coef_[:-1] + self.coef_[-1])
+        fixed = ~np.isnan(self.constant_)
+        out[:, fixed] = self.constant_[fixed]
+        return out
+
+
 def make_classifier(kind: str, random_state: int = 0, C: float = 1.0) -> BaseEstimator:
-    """The per-model correctness classifier of a :class:`QualityPredictor`."""
-    if kind == "logistic":
-        return LogisticRegression(C=C, max_iter=500, tol=1e-4)
+    """The per-model correctness classifier of a :class:`QualityPredictor` (``hgb``)."""
     if kind == "hgb":
         return HistGradientBoostingClassifier(
             max_iter=150, learning_rate=0.08, max_leaf_nodes=31, random_state=random_state
@@ -78,6 +131,10 @@ class QualityPredictor(BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         Q = np.asarray(Q, dtype=np.float64)
         _check_matrix(X, Q)
+        if self.kind == "logistic":
+            self.models_ = BatchLogistic(C=self.C).fit(X, Q)
+            self.n_models_ = Q.shape[1]
+            return self
         base = make_classifier(self.kind, self.random_state, self.C)
         self.models_ = []
         for j in range(Q.shape[1]):
@@ -95,6 +152,8 @@ class QualityPredictor(BaseEstimator):
         check_is_fitted(self, "models_")
         X = np.asarray(X, dtype=np.float32)
         _check_matrix(X)
+        if isinstance(self.models_, BatchLogistic):
+            return self.models_.predict(X)
         out = np.empty((X.shape[0], self.n_models_), dtype=np.float64)
         for j, model in enumerate(self.models_):
             out[:, j] = model if isinstance(model, float) else model.predict_proba(X)[:, 1]
@@ -136,11 +195,16 @@ class JointRanker(BaseEstimator):
     """LLMRec-style joint model: (query features, model one-hot) -> quality.
 
     One gradient-boosted regressor over all (query, model) pairs, so models share what the
-    features say about a query's difficulty.
+    features say about a query's difficulty. It learns from at most ``max_train_queries``
+    training queries (a seeded sample; every model of each), which bounds its cost at
+    RouterBench scale.
     """
 
-    def __init__(self, max_iter: int = 150, random_state: int = 0) -> None:
+    def __init__(
+        self, max_iter: int = 100, max_train_queries: int = 10000, random_state: int = 0
+    ) -> None:
         self.max_iter = max_iter
+        self.max_train_queries = max_train_queries
         self.random_state = random_state
 
     @staticmethod
@@ -151,15 +215,20 @@ class JointRanker(BaseEstimator):
 
     def fit(self, X: np.ndarray, Q: np.ndarray) -> JointRanker:
         X = np.asarray(X, dtype=np.float32)
+        Q = np.asarray(Q, dtype=np.float64)
         _check_matrix(X, Q)
+        if len(X) > self.max_train_queries:
+            rng = np.random.default_rng([self.random_state, 6])
+            rows = np.sort(rng.choice(len(X), self.max_train_queries, replace=False))
+            X, Q = X[rows], Q[rows]
         self.n_models_ = Q.shape[1]
         self.model_ = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
-            learning_rate=0.1,
+            learning_rate=0.15,
             max_leaf_nodes=31,
             categorical_features=None,
             random_state=self.random_state,
-        ).fit(self._pairs(X, self.n_models_), np.asarray(Q, dtype=np.float64).reshape(-1))
+        ).fit(self._pairs(X, self.n_models_), Q.reshape(-1))
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ rule build_features:
         embeddings=get_embeddings_input,
     output:
         features="results/{experiment}/features.npz",
+    threads: 2
     log:
         "logs/{experiment}/build_features.log",
     benchmark:

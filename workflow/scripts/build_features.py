@@ -12,6 +12,7 @@ def main(smk) -> None:
         smk.input.stream,
         smk.output.features,
         experiment=smk.wildcards.experiment,
+        n_jobs=smk.threads,
         embeddings_path=str(smk.input.embeddings) if smk.input.get("embeddings") else None,
         **smk.params.features,
     )

@@ -11,6 +11,9 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 validate(config, "config/schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -22,6 +25,7 @@ include: "rules/data.smk"
 include: "rules/stream.smk"
 include: "rules/latency.smk"
 include: "rules/evaluate.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -19,6 +19,7 @@ from dacr.calibration import DomainCalibrator, calibration_table
 from dacr.features import build_features
 from dacr.io import read_parquet_metadata, write_parquet, write_with
 from dacr.latency import latency_matrix, read_latency_log
+from dacr.metrics import bootstrap_ci
 from dacr.policies import (
     DECISION_INFO,
     CascadePolicy,
@@ -578,6 +579,19 @@ def _policy_order(policies: pd.Series) -> pd.Series:
     return policies.map(lambda p: order.get(p.split(":")[0], len(order)))
 
 
+def metrics_with_ci(
+    per_query: pd.DataFrame, metrics: pd.DataFrame, n_resamples: int, seed: int
+) -> pd.DataFrame:
+    """``metrics`` plus ``*_ci_low``/``*_ci_high`` columns: 95 % intervals of a query-level
+    bootstrap stratified by domain (mean quality, mean cost, p95 latency, SLO violation rate)."""
+    if n_resamples == 0:
+        return metrics
+    ci = bootstrap_ci(per_query, rng=np.random.default_rng([seed, 9]), n_resamples=n_resamples)
+    keys = ["policy", "lambda_cost"]
+    bounds = [c for c in ci.columns if c.endswith(("_ci_low", "_ci_high"))]
+    return metrics.merge(ci[keys + bounds], on=keys, how="left", validate="one_to_one")
+
+
 def run_aggregate(
     per_query_paths: Sequence[str | Path],
     trace_paths: Sequence[str | Path],
@@ -591,6 +605,8 @@ def run_aggregate(
     per_query_path: str | Path,
     trace_path: str | Path,
     decision_info: str,
+    n_resamples: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Rule entry point: every job's per-query rows -> the experiment's tables."""
     per_query = pd.concat([pd.read_parquet(p) for p in per_query_paths], ignore_index=True)
@@ -610,6 +626,7 @@ def run_aggregate(
         .sort_values(["_o", "policy", "lambda_cost"], kind="stable")
         .drop(columns="_o")
     )
+    metrics = metrics_with_ci(per_query, metrics, n_resamples, seed)
     by_domain = summarize(per_query, ["policy", "lambda_cost", "domain"]).assign(
         decision_info=decision_info, dataset=dataset
     )

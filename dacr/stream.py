@@ -57,12 +57,13 @@ class Burst:
 
 
 def query_table(long: pd.DataFrame) -> pd.DataFrame:
-    """One row per query (``qid, domain, prompt``), sorted by qid."""
+    """One row per query (``qid, domain, prompt`` and ``family`` when present), sorted by qid."""
     missing = [c for c in ("qid", "domain", "prompt") if c not in long.columns]
     if missing:
         raise ValueError(f"long form: missing column(s) {missing}")
-    queries = long.drop_duplicates("qid")[["qid", "domain", "prompt"]]
-    queries = queries.astype({"qid": str, "domain": str, "prompt": str})
+    cols = ["qid", "domain", "prompt"] + (["family"] if "family" in long.columns else [])
+    queries = long.drop_duplicates("qid")[cols]
+    queries = queries.astype({c: str for c in cols})
     return queries.sort_values("qid", kind="stable", ignore_index=True)
 
 
@@ -108,10 +109,14 @@ def assign_split(
     holdout: Sequence[str] | None = None,
     test_fraction: float | None = None,
     holdout_match: str = "exact",
+    holdout_by: str = "domain",
     seed: int = 0,
     experiment: str = "",
 ) -> np.ndarray:
     """Label each query ``train`` or ``test``: held-out domains (OOD) or a seeded fraction (IID).
+
+    ``holdout_by="family"`` matches holdout names against the ``family`` column instead
+    (``mmlu`` holds out every MMLU subject), as the leave-one-domain-out experiments do.
 
     The IID permutation is drawn from ``default_rng([seed, 0])`` over queries sorted by qid,
     so every rule that calls this with the same config gets the same split.
@@ -120,7 +125,15 @@ def assign_split(
     if (holdout is None) == (test_fraction is None):
         raise ValueError(f"{where}give exactly one of holdout (OOD) or test_fraction (IID)")
     if holdout is not None:
-        is_test = holdout_mask(queries["domain"], holdout, holdout_match, experiment=experiment)
+        if holdout_by not in ("domain", "family"):
+            raise ValueError(
+                f"{where}holdout_by={holdout_by!r} is not valid; choose domain or family"
+            )
+        if holdout_by not in queries.columns:
+            raise ValueError(
+                f"{where}holdout_by is {holdout_by} but the long form has no such column"
+            )
+        is_test = holdout_mask(queries[holdout_by], holdout, holdout_match, experiment=experiment)
     else:
         if not 0 < test_fraction < 1:
             raise ValueError(f"{where}test_fraction={test_fraction} must lie in (0, 1)")
@@ -294,26 +307,28 @@ def run_stream(
     holdout_match: str,
     seed: int,
     stream: dict,
+    holdout_by: str = "domain",
 ) -> pd.DataFrame:
     """Rule entry point: long form -> ``stream.jsonl`` and ``split.parquet`` of an experiment.
 
     ``split.parquet`` (``qid, domain, split``) labels every query ``train`` or ``test``; later
     stages read it instead of recomputing the split, so all of them agree.
     """
-    long = pd.read_parquet(long_path, columns=["qid", "domain", "prompt"])
+    long = pd.read_parquet(long_path, columns=["qid", "domain", "prompt", "family"])
     queries = query_table(long)
     split = assign_split(
         queries,
         holdout=holdout,
         test_fraction=test_fraction,
         holdout_match=holdout_match,
+        holdout_by=holdout_by,
         seed=seed,
         experiment=experiment,
     )
     params = dict(stream)
     which = params.pop("split", "test")
-    events = build_stream(queries, split, which=which, seed=seed, **params)
-    write_parquet(queries[["qid", "domain"]].assign(split=split), split_path)
+    events = build_stream(queries.drop(columns="family"), split, which=which, seed=seed, **params)
+    write_parquet(queries[["qid", "domain", "family"]].assign(split=split), split_path)
     write_frame_jsonl(events, out_path)
     log.info(
         "experiment %s: %d train / %d test queries; streamed %d %s events over %.1f s "

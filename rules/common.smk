@@ -11,6 +11,14 @@ import numpy as np
 import dacr
 
 LONG_FORM = "results/data/routerbench_long.parquet"
+PLOTS = (
+    "quality_cost",
+    "violation_cost",
+    "latency_cdf",
+    "reliability",
+    "dacr_trace",
+    "domain_heatmap",
+)
 
 
 def get_experiment_pattern():
@@ -88,13 +96,37 @@ def get_experiment(wildcards):
     return config["experiments"][wildcards.experiment]
 
 
+def expand_lodo_experiments():
+    """Add one sub-experiment ``<name>__<family>`` per family of each ``lodo`` experiment."""
+    for name, exp in list(config["experiments"].items()):
+        for family in exp.get("lodo") or []:
+            sub = {k: v for k, v in exp.items() if k != "lodo"}
+            sub.update(holdout=[family], holdout_by="family", lodo=None)
+            config["experiments"][f"{name}__{family}"] = sub
+
+
+# Sub-experiments exist before any wildcard is resolved.
+expand_lodo_experiments()
+
+
+def is_lodo(experiment):
+    """Whether ``experiment`` is a leave-one-domain-out parent (it runs no stream itself)."""
+    return bool(config["experiments"][experiment].get("lodo"))
+
+
 def get_split_params(wildcards):
     """Everything the train/test split depends on."""
     exp = get_experiment(wildcards)
+    if exp.get("lodo"):
+        raise ValueError(
+            f"experiment {wildcards.experiment!r} is leave-one-domain-out; ask for "
+            f"results/{wildcards.experiment}/lodo_matrix.csv or a sub-experiment's files"
+        )
     return {
         "holdout": exp.get("holdout"),
         "test_fraction": exp.get("test_fraction"),
         "holdout_match": exp["holdout_match"],
+        "holdout_by": exp["holdout_by"],
         "seed": config["seed"],
     }
 
@@ -154,8 +186,14 @@ def get_latency_file(wildcards):
 
 
 def get_stage_outputs(experiment):
-    """The evaluation tables of one experiment (they pull in every earlier stage)."""
-    return [
+    """The evaluation tables, report files and plots of one experiment."""
+    if is_lodo(experiment):
+        return [
+            f"results/{experiment}/lodo_matrix.csv",
+            f"results/{experiment}/lodo_heatmap.png",
+        ]
+    plots = [f"results/{experiment}/plots/{name}.png" for name in PLOTS]
+    return plots + [
         f"results/{experiment}/{name}"
         for name in (
             "metrics.csv",
@@ -164,6 +202,9 @@ def get_stage_outputs(experiment):
             "per_query.parquet",
             "dacr_trace.parquet",
             "manifest.json",
+            "router_summary.csv",
+            "comparisons.csv",
+            "summary.md",
         )
     ]
 
@@ -316,3 +357,50 @@ def get_manifest_config(wildcards):
         "evaluation": get_eval_config(wildcards),
         "simulate_latency": config["simulate_latency"],
     }
+
+
+def get_curve_params(wildcards):
+    """Everything the dense lambda and threshold sweeps depend on."""
+    ev = get_eval_config(wildcards)
+    lams = config["curve_lambdas"]
+    if lams is None:
+        lams = [0.0, *np.logspace(-1, 5, 29).tolist()]
+    return {
+        "curve_lambdas": [float(x) for x in lams],
+        "thresholds": [float(x) for x in config["curve_thresholds"]],
+        "decision_info": ev["decision_info"],
+        "tau_seconds": ev["tau_seconds"],
+        "lambda_lat": ev["lambda_lat"],
+        "dacr": ev["dacr"],
+        "seed": config["seed"],
+    }
+
+
+def get_bootstrap_params():
+    """Resamples and seed of every bootstrap interval."""
+    return {"n_resamples": config["bootstrap_resamples"], "seed": config["seed"]}
+
+
+def get_plot_params(wildcards):
+    """Everything the figures depend on."""
+    ev = get_eval_config(wildcards)
+    return {
+        "tau_seconds": ev["tau_seconds"],
+        "dacr": ev["dacr"],
+        "decision_info": ev["decision_info"],
+        "seed": config["seed"],
+    }
+
+
+def get_lodo_families(wildcards):
+    """The held-out families of a leave-one-domain-out experiment."""
+    return list(get_experiment(wildcards)["lodo"])
+
+
+def get_lodo_metrics(wildcards):
+    """metrics.csv of every sub-experiment of a leave-one-domain-out experiment."""
+    name = wildcards.experiment
+    return [
+        f"results/{name}__{family}/metrics.csv"
+        for family in get_lodo_families(wildcards)
+    ]

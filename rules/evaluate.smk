@@ -33,13 +33,13 @@ rule build_features:
         embeddings=get_embeddings_input,
     output:
         features="results/{experiment}/features.npz",
-    threads: 2
     log:
         "logs/{experiment}/build_features.log",
     benchmark:
         "benchmarks/{experiment}/build_features.tsv"
     conda:
         "../envs/dacr.yaml"
+    threads: 2
     params:
         features=get_features_params,
         version=get_code_version("evaluate", "features", "stream"),
@@ -128,7 +128,8 @@ rule aggregate_metrics:
         "../envs/dacr.yaml"
     params:
         decision_info=get_decision_info,
-        version=get_code_version("evaluate"),
+        bootstrap=get_bootstrap_params(),
+        version=get_code_version("evaluate", "metrics"),
     script:
         "../workflow/scripts/aggregate_metrics.py"
 

@@ -10,6 +10,20 @@ pytestmark = pytest.mark.workflow
 EXP = "ood_gsm_mbpp"
 METRICS = f"results/{EXP}/metrics.csv"
 MANIFEST = f"results/{EXP}/manifest.json"
+PLOTS = (
+    "quality_cost",
+    "violation_cost",
+    "latency_cdf",
+    "reliability",
+    "dacr_trace",
+    "domain_heatmap",
+)
+REPORT_FILES = (
+    *(f"results/{EXP}/plots/{name}.png" for name in PLOTS),
+    f"results/{EXP}/summary.md",
+    f"results/{EXP}/router_summary.csv",
+    f"results/{EXP}/comparisons.csv",
+)
 SMALL = {
     "dataset": {"source": "synthetic", "synthetic": {"n_prompts": 600, "seed": 3}},
     "lambdas": [1, 10],
@@ -21,7 +35,8 @@ SMALL = {
 def demo_run(tmp_path_factory, request):
     work = tmp_path_factory.mktemp("evaluate")
     demo = str(request.config.rootpath / "config" / "demo.yaml")
-    run_snakemake(work, METRICS, MANIFEST, "--configfile", demo, write_config(work, SMALL))
+    extra = write_config(work, SMALL)
+    run_snakemake(work, METRICS, MANIFEST, *REPORT_FILES, "--configfile", demo, extra)
     return work
 
 
@@ -109,3 +124,72 @@ def test_manifest_records_provenance(demo_run):
     assert len(manifest["config_sha256"]) == 64 and len(manifest["dataset_sha256"]) == 64
     assert manifest["packages"]["numpy"] == np.__version__
     assert manifest["started_at"] <= manifest["finished_at"]
+
+
+def test_metrics_carry_bootstrap_intervals(demo_run):
+    metrics = pd.read_csv(demo_run / METRICS)
+    for stat in ("mean_quality", "mean_cost", "p95_latency_s", "slo_violation_rate"):
+        low, high = metrics[f"{stat}_ci_low"], metrics[f"{stat}_ci_high"]
+        assert (low <= metrics[stat] + 1e-12).all() and (metrics[stat] <= high + 1e-12).all()
+    assert (metrics["mean_quality_ci_high"] > metrics["mean_quality_ci_low"]).any()
+
+
+def test_router_summary_comparisons_and_summary(demo_run):
+    base = demo_run / "results" / EXP
+    summary = pd.read_csv(base / "router_summary.csv").set_index("router")
+    for router in ("dacr", "mixllm", "llmrec", "knn", "zero_router"):
+        row = summary.loc[router]
+        assert row["aiq_code_ci_low"] <= row["aiq_code"] <= row["aiq_code_ci_high"]
+        assert 0 < row["aiq_code"] <= 1 and row["c_max"] > row["c_min"]
+    assert {"apgr", "cpt50"} <= set(summary.columns)
+    assert np.isfinite(summary.loc["routellm", "apgr"])
+    comparisons = pd.read_csv(base / "comparisons.csv")
+    assert set(comparisons["target"]) == {"dacr"}
+    assert {"mixllm", "always_strong"} <= set(comparisons["baseline"])
+    assert (comparisons["p_holm"] >= comparisons["p_value"] - 1e-12).all()
+    text = (base / "summary.md").read_text()
+    assert "| dacr | 1 |" in text and "Synthetic data" in text
+
+
+def test_plots_are_written_at_their_size(demo_run):
+    import matplotlib.image as mpimg
+
+    for name in PLOTS:
+        path = demo_run / "results" / EXP / "plots" / f"{name}.png"
+        image = mpimg.imread(path)
+        assert image.shape[0] >= 400 and image.shape[1] >= 600, name
+
+
+def test_snakemake_report_bundles_the_results(demo_run, request):
+    demo = str(request.config.rootpath / "config" / "demo.yaml")
+    extra = str(demo_run / "test.yaml")
+    run_snakemake(
+        demo_run, *REPORT_FILES, "--report", "results/report.html", "--configfile", demo, extra
+    )
+    html = (demo_run / "results" / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+    assert "quality_cost.png" in html and "router_summary.csv" in html
+
+
+def test_leave_one_domain_out_matrix(tmp_path, request):
+    demo = str(request.config.rootpath / "config" / "demo.yaml")
+    config = {
+        "dataset": {"source": "synthetic", "synthetic": {"n_prompts": 400, "seed": 3}},
+        "bootstrap_resamples": 50,
+        "experiments": {"lodo": {"lodo": ["grade-school-math", "hellaswag"], "lambdas": [1]}},
+    }
+    target = "results/lodo/lodo_matrix.csv"
+    run_snakemake(
+        tmp_path,
+        target,
+        "results/lodo/lodo_heatmap.png",
+        "--configfile",
+        demo,
+        write_config(tmp_path, config),
+    )
+    matrix = pd.read_csv(tmp_path / target, index_col=0)
+    assert list(matrix.index) == ["grade-school-math", "hellaswag"]
+    assert {"dacr", "mixllm", "oracle"} <= set(matrix.columns)
+    split = pd.read_parquet(tmp_path / "results/lodo__hellaswag/split.parquet")
+    assert set(split.loc[split["split"] == "test", "family"]) == {"hellaswag"}
+    assert (matrix["oracle"] >= matrix.drop(columns="oracle").max(axis=1) - 1e-12).all()

@@ -94,4 +94,3 @@ def test_changing_the_tau_reruns_predictors_and_policies_but_not_features(done):
     jobs = rules_of(plan(work, config))
     assert "fit_predictors" in jobs and "evaluate_baselines" in jobs
     assert "build_features" not in jobs and "build_stream" not in jobs
-

@@ -18,6 +18,7 @@ def main(smk) -> None:
         per_query_path=smk.output.per_query,
         trace_path=smk.output.trace,
         decision_info=smk.params.decision_info,
+        **smk.params.bootstrap,
     )
 
 

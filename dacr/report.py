@@ -1,0 +1,339 @@
+"""Curves, field metrics with uncertainty, plots and the one-screen summary of an experiment.
+
+Rule entry points: :func:`run_curves` (dense λ and threshold sweeps reusing the shared
+predictions), :func:`run_summary` (``router_summary.csv``, ``comparisons.csv``,
+``summary.md``), :func:`run_plots` (PNG figures) and :func:`run_lodo` (the leave-one-domain-out
+matrix).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dacr.evaluate import (
+    _context_and_outcomes,
+    _load_npz,
+    _per_query,
+    summarize,
+)
+from dacr.io import write_parquet, write_with
+from dacr.metrics import (
+    apgr,
+    bootstrap_aiq,
+    cpt,
+    frontier_distance,
+    ndch,
+    paired_bootstrap,
+    pareto_frontier,
+    reliability_table,
+)
+from dacr.plots import (
+    TitleInfo,
+    plot_dacr_trace,
+    plot_domain_heatmap,
+    plot_latency_cdf,
+    plot_lodo_heatmap,
+    plot_quality_cost,
+    plot_reliability,
+    plot_violation_cost,
+)
+from dacr.policies import CascadePolicy, DACRPolicy, RouteLLMPolicy, ScalarisedPolicy, replay
+
+log = logging.getLogger(__name__)
+
+CURVE_POLICIES = ("mixllm", "llmrec", "knn", "dacr")
+BINARY_ROUTERS = ("routellm", "cascade")
+PLOTS = (
+    "quality_cost",
+    "violation_cost",
+    "latency_cdf",
+    "reliability",
+    "dacr_trace",
+    "domain_heatmap",
+)
+
+
+def default_curve_lambdas(n: int = 30) -> list[float]:
+    """0, then ``n - 1`` log-spaced values from 1e-1 to 1e5 (RouterBench's willingness to pay
+    spans many decades; RouterBench costs are 1e-5 to 1e-2 USD per query)."""
+    return [0.0, *np.logspace(-1, 5, n - 1).tolist()]
+
+
+def run_curves(
+    predictions_path: str | Path,
+    out_path: str | Path,
+    *,
+    curve_lambdas: Sequence[float],
+    thresholds: Sequence[float],
+    decision_info: str,
+    tau_seconds: float,
+    lambda_lat: float,
+    dacr: dict,
+    seed: int,
+) -> pd.DataFrame:
+    """Per-query rows of the λ policies over a dense λ sweep and of the binary routers over a
+    threshold sweep (column ``threshold``), from the predictions every policy job shares."""
+    pred = _load_npz(predictions_path)
+    ctx, outcomes = _context_and_outcomes(pred, decision_info, tau_seconds)
+    frames = []
+    for lam in curve_lambdas:
+        for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
+            choice = replay(ScalarisedPolicy(name, quality, lam, lambda_lat), ctx, outcomes)
+            q = ctx.q_extra[quality]
+            frames.append(_per_query(name, lam, choice, pred, ctx, outcomes, q))
+        policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
+        trace = policy.replay(ctx, outcomes)
+        frames.append(_per_query("dacr", lam, trace.choice, pred, ctx, outcomes, ctx.q_cal))
+    strong, weak = int(pred["strong"]), int(pred["weak"])
+    for thr in thresholds:
+        routers = {
+            "routellm": RouteLLMPolicy(strong, weak, thr),
+            "cascade": CascadePolicy(pred["cost_order"], thr),
+        }
+        for name, policy in routers.items():
+            choice = replay(policy, ctx, outcomes)
+            rows = _per_query(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
+            frames.append(rows.assign(threshold=float(thr)))
+    curves = pd.concat(frames, ignore_index=True)
+    write_parquet(curves, out_path)
+    return curves
+
+
+def binary_router_table(
+    curves: pd.DataFrame, per_query: pd.DataFrame, strong: str, weak: str
+) -> pd.DataFrame:
+    """APGR and CPT(20/50/80 %) of each binary router over its threshold sweep.
+
+    PGR = (q - q_weak) / (q_strong - q_weak) with q_weak, q_strong the mean quality of the weak
+    (cheapest) and strong (best on train) models alone on the same queries; the x axis is the
+    share of calls that go to the strong model.
+    """
+    singles = per_query.loc[per_query["policy"].str.startswith("single:")]
+    q_single = singles.groupby("chosen_model")["quality"].mean()
+    q_weak, q_strong = float(q_single[weak]), float(q_single[strong])
+    rows = []
+    for name in BINARY_ROUTERS:
+        sweep = curves.loc[curves["policy"] == name]
+        if sweep.empty:
+            continue
+        g = sweep.groupby("threshold")
+        share = g["chosen_model"].apply(lambda s: float((s == strong).mean())).to_numpy()
+        quality = g["quality"].mean().to_numpy()
+        row = {
+            "router": name,
+            "q_weak": q_weak,
+            "q_strong": q_strong,
+            "strong": strong,
+            "weak": weak,
+        }
+        if q_strong == q_weak:
+            row.update(apgr=np.nan, cpt20=np.nan, cpt50=np.nan, cpt80=np.nan)
+        else:
+            row["apgr"] = apgr(share, quality, q_weak, q_strong)
+            for x in (0.2, 0.5, 0.8):
+                row[f"cpt{round(x * 100)}"] = cpt(share, quality, q_weak, q_strong, x)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per policy: whether a point is on the Pareto frontier, and its smallest quality gap."""
+    points = metrics.loc[~metrics["policy"].eq("oracle")].reset_index(drop=True)
+    on = pareto_frontier(points)
+    dist = frontier_distance(points, "mean_cost", "mean_quality")
+    table = points[["policy"]].assign(on_frontier=on, pareto_distance=dist)
+    return table.groupby("policy", sort=False).agg(
+        on_frontier=("on_frontier", "any"), pareto_distance=("pareto_distance", "min")
+    )
+
+
+def run_summary(
+    per_query_path: str | Path,
+    curves_path: str | Path,
+    metrics_path: str | Path,
+    predictions_path: str | Path,
+    *,
+    router_summary_path: str | Path,
+    comparisons_path: str | Path,
+    summary_path: str | Path,
+    experiment: str,
+    n_resamples: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Rule entry point: AIQ (both normalisations, with CIs), APGR/CPT, Pareto distances,
+    paired DACR-vs-baseline comparisons (Holm-adjusted), and ``summary.md``."""
+    per_query = pd.read_parquet(per_query_path)
+    curves = pd.read_parquet(curves_path)
+    metrics = pd.read_csv(metrics_path)
+    with np.load(predictions_path, allow_pickle=False) as pred:
+        models = [str(m) for m in pred["models"]]
+        strong, weak = models[int(pred["strong"])], models[int(pred["weak"])]
+    singles = per_query.loc[per_query["policy"].str.startswith("single:")]
+    sweep = pd.concat([curves.loc[curves["policy"].isin(CURVE_POLICIES)], singles])
+    aiq = bootstrap_aiq(sweep, rng=np.random.default_rng([seed, 7]), n_resamples=n_resamples)
+    binary = binary_router_table(curves, per_query, strong, weak)
+    pareto = pareto_table(metrics).reset_index().rename(columns={"policy": "router"})
+    summary = aiq.merge(binary, on="router", how="outer").merge(pareto, on="router", how="outer")
+    write_with(lambda tmp: summary.to_csv(tmp, index=False), router_summary_path)
+
+    baselines = sorted(
+        p for p in per_query["policy"].unique() if p != "dacr" and not p.startswith("single:")
+    )
+    comparisons = paired_bootstrap(
+        per_query,
+        target="dacr",
+        baselines=baselines,
+        metric=["quality", "cost"],
+        rng=np.random.default_rng([seed, 8]),
+        n_resamples=n_resamples,
+    )
+    write_with(lambda tmp: comparisons.to_csv(tmp, index=False), comparisons_path)
+    text = summary_markdown(experiment, metrics, summary)
+    write_with(lambda tmp: tmp.write_text(text), summary_path)
+    log.info("router summary of %s:\n%s", experiment, summary.to_string(index=False))
+    return summary
+
+
+def _pm(value: float, low: float, high: float, digits: int) -> str:
+    if not np.isfinite(value):
+        return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{value:.{digits}f}"
+    return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def summary_markdown(experiment: str, metrics: pd.DataFrame, routers: pd.DataFrame) -> str:
+    """The one-screen headline table of an experiment."""
+    dataset = str(metrics["dataset"].iloc[0])
+    mode = str(metrics["decision_info"].iloc[0])
+    aiq = routers.set_index("router")["aiq_code"] if "aiq_code" in routers else pd.Series()
+    keep = ~metrics["policy"].str.startswith("single:")
+    lines = [
+        f"# {experiment}",
+        "",
+        f"{'Synthetic' if dataset == 'synthetic' else 'RouterBench'} data, {mode} decisions, "
+        f"{int(metrics['n'].iloc[0])} test queries. Quality and cost: mean [95 % bootstrap CI].",
+        "",
+        "| policy | λ | quality | cost (USD) | p95 latency (s) | SLO violations | AIQ |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in metrics.loc[keep].itertuples(index=False):
+        lam = "" if pd.isna(row.lambda_cost) else f"{row.lambda_cost:g}"
+        quality = _pm(
+            row.mean_quality,
+            getattr(row, "mean_quality_ci_low", np.nan),
+            getattr(row, "mean_quality_ci_high", np.nan),
+            3,
+        )
+        cost = _pm(
+            row.mean_cost,
+            getattr(row, "mean_cost_ci_low", np.nan),
+            getattr(row, "mean_cost_ci_high", np.nan),
+            5,
+        )
+        p95 = "–" if pd.isna(row.p95_latency_s) else f"{row.p95_latency_s:.2f}"
+        viol = "–" if pd.isna(row.slo_violation_rate) else f"{row.slo_violation_rate:.3f}"
+        router_aiq = aiq.get(row.policy, np.nan)
+        aiq_text = "" if pd.isna(router_aiq) else f"{router_aiq:.4f}"
+        lines.append(f"| {row.policy} | {lam} | {quality} | {cost} | {p95} | {viol} | {aiq_text} |")
+    if "zero_router" in aiq.index:
+        lines += ["", f"Zero router (hull of the single models) AIQ: {aiq['zero_router']:.4f}."]
+    return "\n".join(lines) + "\n"
+
+
+def run_plots(
+    per_query_path: str | Path,
+    curves_path: str | Path,
+    metrics_path: str | Path,
+    by_domain_path: str | Path,
+    trace_path: str | Path,
+    predictions_path: str | Path,
+    out_dir: str | Path,
+    *,
+    experiment: str,
+    tau_seconds: float,
+    dacr: dict,
+    decision_info: str,
+    seed: int,
+) -> list[Path]:
+    """Rule entry point: every figure of an experiment, as PNG files in ``out_dir``."""
+    out_dir = Path(out_dir)
+    per_query = pd.read_parquet(per_query_path)
+    curves = pd.read_parquet(curves_path)
+    metrics = pd.read_csv(metrics_path)
+    info = TitleInfo.from_metrics(metrics, experiment)
+    curve_metrics = summarize(
+        curves.loc[curves["policy"].isin(CURVE_POLICIES)], ["policy", "lambda_cost"]
+    )
+    free = metrics.loc[metrics["lambda_cost"].isna(), list(curve_metrics.columns)]
+    plotted = pd.concat([free, curve_metrics], ignore_index=True)
+    singles = metrics.loc[metrics["policy"].str.startswith("single:")]
+    hull = ndch(singles["mean_cost"].to_numpy(), singles["mean_quality"].to_numpy())
+    ci = metrics if "mean_quality_ci_low" in metrics else None
+    paths = [
+        plot_quality_cost(plotted, out_dir / "quality_cost.png", info, ci=ci, hull=hull),
+        plot_violation_cost(
+            plotted, out_dir / "violation_cost.png", info, delta=dacr.get("budget_viol")
+        ),
+        plot_latency_cdf(per_query, tau_seconds, out_dir / "latency_cdf.png", info),
+    ]
+    pred = _load_npz(predictions_path)
+    ctx, outcomes = _context_and_outcomes(pred, decision_info, tau_seconds)
+    lams = sorted(per_query.loc[per_query["policy"] == "dacr", "lambda_cost"].unique())
+    lam = float(lams[len(lams) // 2])
+    policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
+    trace = policy.replay(ctx, outcomes)
+    q_end = np.clip(ctx.q_cal + trace.bias[:, ctx.domain].T, 0.0, 1.0)
+    stages = {"raw": pred["q_raw"], "calibrated": pred["q_cal"], "online_end": q_end}
+    table = reliability_table(stages, pred["quality"], [str(m) for m in pred["models"]])
+    paths.append(plot_reliability(table, out_dir / "reliability.png", info))
+    paths.append(
+        plot_dacr_trace(
+            pd.read_parquet(trace_path),
+            dacr.get("budget_cost"),
+            dacr.get("budget_viol"),
+            out_dir / "dacr_trace.png",
+            info,
+        )
+    )
+    by_domain = pd.read_csv(by_domain_path)
+    paths.append(plot_domain_heatmap(by_domain, out_dir / "domain_heatmap.png", info))
+    return paths
+
+
+def lodo_matrix(metrics_paths: Sequence[str | Path], families: Sequence[str]) -> pd.DataFrame:
+    """Rows: held-out family; columns: policy (λ policies at their smallest λ); mean quality."""
+    rows = {}
+    for family, path in zip(families, metrics_paths, strict=True):
+        metrics = pd.read_csv(path)
+        metrics = metrics.loc[~metrics["policy"].str.startswith("single:")]
+        first = metrics.groupby("policy", sort=False)["lambda_cost"].transform(
+            lambda s: s.min() if s.notna().any() else np.nan
+        )
+        pick = metrics["lambda_cost"].isna() | (metrics["lambda_cost"] == first)
+        rows[family] = metrics.loc[pick].set_index("policy")["mean_quality"]
+    matrix = pd.DataFrame(rows).T
+    matrix.index.name = "heldout_family"
+    return matrix
+
+
+def run_lodo(
+    metrics_paths: Sequence[str | Path],
+    families: Sequence[str],
+    out_csv: str | Path,
+    out_png: str | Path,
+    *,
+    experiment: str,
+) -> pd.DataFrame:
+    """Rule entry point: the leave-one-domain-out matrix and its heatmap."""
+    matrix = lodo_matrix(metrics_paths, families)
+    write_with(lambda tmp: matrix.to_csv(tmp), out_csv)
+    first = pd.read_csv(metrics_paths[0])
+    info = TitleInfo.from_metrics(first, experiment)
+    plot_lodo_heatmap(matrix, out_png, info)
+    return matrix

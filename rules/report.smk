@@ -1,0 +1,138 @@
+# Report stage: dense lambda / threshold sweeps, field metrics with intervals, figures, the
+# one-screen summary, leave-one-domain-out matrices; `snakemake --report` bundles them.
+
+
+rule evaluate_curves:
+    input:
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        curves="results/{experiment}/curves.parquet",
+    log:
+        "logs/{experiment}/evaluate_curves.log",
+    benchmark:
+        "benchmarks/{experiment}/evaluate_curves.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        curves=get_curve_params,
+        version=get_code_version("report", "evaluate", "policies"),
+    script:
+        "../workflow/scripts/evaluate_curves.py"
+
+
+rule summarize_experiment:
+    input:
+        per_query=rules.aggregate_metrics.output.per_query,
+        curves=rules.evaluate_curves.output.curves,
+        metrics=rules.aggregate_metrics.output.metrics,
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        router_summary=report(
+            "results/{experiment}/router_summary.csv",
+            caption="../report/router_summary.rst",
+            category="{experiment}",
+            labels={"table": "router summary"},
+        ),
+        comparisons=report(
+            "results/{experiment}/comparisons.csv",
+            caption="../report/comparisons.rst",
+            category="{experiment}",
+            labels={"table": "DACR vs baselines"},
+        ),
+        summary=report(
+            "results/{experiment}/summary.md",
+            caption="../report/summary.rst",
+            category="{experiment}",
+            labels={"table": "headline"},
+        ),
+    log:
+        "logs/{experiment}/summarize_experiment.log",
+    benchmark:
+        "benchmarks/{experiment}/summarize_experiment.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        bootstrap=get_bootstrap_params(),
+        version=get_code_version("report", "metrics"),
+    script:
+        "../workflow/scripts/summarize_experiment.py"
+
+
+rule plot_experiment:
+    input:
+        per_query=rules.aggregate_metrics.output.per_query,
+        curves=rules.evaluate_curves.output.curves,
+        metrics=rules.aggregate_metrics.output.metrics,
+        by_domain=rules.aggregate_metrics.output.by_domain,
+        trace=rules.aggregate_metrics.output.trace,
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        quality_cost=report(
+            "results/{experiment}/plots/quality_cost.png",
+            caption="../report/quality_cost.rst",
+            category="{experiment}",
+            labels={"figure": "quality vs cost"},
+        ),
+        violation_cost=report(
+            "results/{experiment}/plots/violation_cost.png",
+            caption="../report/violation_cost.rst",
+            category="{experiment}",
+            labels={"figure": "SLO violations vs cost"},
+        ),
+        latency_cdf=report(
+            "results/{experiment}/plots/latency_cdf.png",
+            caption="../report/latency_cdf.rst",
+            category="{experiment}",
+            labels={"figure": "latency CDF"},
+        ),
+        reliability=report(
+            "results/{experiment}/plots/reliability.png",
+            caption="../report/reliability.rst",
+            category="{experiment}",
+            labels={"figure": "reliability"},
+        ),
+        dacr_trace=report(
+            "results/{experiment}/plots/dacr_trace.png",
+            caption="../report/dacr_trace.rst",
+            category="{experiment}",
+            labels={"figure": "DACR trace"},
+        ),
+        domain_heatmap=report(
+            "results/{experiment}/plots/domain_heatmap.png",
+            caption="../report/domain_heatmap.rst",
+            category="{experiment}",
+            labels={"figure": "quality by domain"},
+        ),
+    log:
+        "logs/{experiment}/plot_experiment.log",
+    benchmark:
+        "benchmarks/{experiment}/plot_experiment.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        plots=get_plot_params,
+        version=get_code_version("report", "plots", "metrics"),
+    script:
+        "../workflow/scripts/plot_experiment.py"
+
+
+rule aggregate_lodo:
+    input:
+        metrics=get_lodo_metrics,
+    output:
+        matrix="results/{experiment}/lodo_matrix.csv",
+        heatmap=report(
+            "results/{experiment}/lodo_heatmap.png",
+            caption="../report/lodo.rst",
+            category="{experiment}",
+            labels={"figure": "leave-one-domain-out"},
+        ),
+    log:
+        "logs/{experiment}/aggregate_lodo.log",
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        families=get_lodo_families,
+        version=get_code_version("report", "plots"),
+    script:
+        "../workflow/scripts/aggregate_lodo.py"

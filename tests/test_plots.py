@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+
+from dacr.metrics import bootstrap_ci, reliability_table
+from dacr.plots import (
+    TitleInfo,
+    plot_dacr_trace,
+    plot_domain_heatmap,
+    plot_latency_cdf,
+    plot_lodo_heatmap,
+    plot_quality_cost,
+    plot_reliability,
+    plot_violation_cost,
+)
+
+INFO = TitleInfo("demo", "synthetic", "predicted")
+LAMS = (0.1, 1.0, 10.0)
+
+
+def _per_query(n=200, seed=0, latency=True) -> pd.DataFrame:
+    """A tiny seeded simulation in the per_query.parquet schema."""
+    rng = np.random.default_rng(seed)
+    qids = np.array([f"q{i:03d}" for i in range(n)])
+    domain = rng.choice(["code", "math", "mmlu"], n)
+    frames = []
+
+    def add(policy, lam, q, cost_scale):
+        lat = rng.lognormal(0.0, 0.6, n) if latency else np.full(n, np.nan)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "policy": policy,
+                    "lambda_cost": lam,
+                    "qid": qids,
+                    "domain": domain,
+                    "quality": (rng.uniform(size=n) < q).astype(float),
+                    "cost": rng.gamma(4.0, cost_scale / 4, n),
+                    "latency_s": lat,
+                    "slo_violation": (lat > 2.0).astype(float) if latency else lat,
+                }
+            )
+        )
+
+    for j, (q, c) in enumerate([(0.45, 1e-4), (0.6, 1e-3), (0.8, 1e-2)]):
+        add(f"single:model-{j}", np.nan, q, c)
+    for name, q, c in [("random", 0.6, 3e-3), ("cheapest", 0.45, 1e-4), ("oracle", 0.9, 8e-4)]:
+        add(name, np.nan, q, c)
+    for name, edge in [("mixllm", 0.0), ("dacr", 0.04)]:
+        for lam in LAMS:
+            add(name, lam, 0.7 - 0.05 * np.log10(lam) + edge, 2e-3 / lam)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _metrics(per_query: pd.DataFrame, by=("policy", "lambda_cost")) -> pd.DataFrame:
+    g = per_query.groupby(list(by), dropna=False, sort=True)
+    return pd.DataFrame(
+        {
+            "mean_quality": g["quality"].mean(),
+            "mean_cost": g["cost"].mean(),
+            "slo_violation_rate": g["slo_violation"].mean(),
+        }
+    ).reset_index()
+
+
+def _trace(latency=True) -> pd.DataFrame:
+    t = np.arange(300)
+    frames = []
+    for lam in LAMS:
+        frames.append(
+            pd.DataFrame(
+                {
+                    "t": t,
+                    "lambda_cost": lam,
+                    "mu_c": lam * (1 - np.exp(-t / 50)),
+                    "mu_l": 0.5 * np.sin(t / 40) ** 2,
+                    "running_mean_cost": 2e-3 / lam * (1 + np.exp(-t / 30)),
+                    "running_violation_rate": 0.05 + 0.1 * np.exp(-t / 60) if latency else np.nan,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _calib_curves() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    Q = (rng.uniform(size=(300, 3)) < 0.6).astype(float)
+    raw = np.clip(0.6 + 0.3 * (Q - 0.6) + rng.normal(0, 0.2, Q.shape), 0, 1)
+    cal = np.clip(0.6 + 0.5 * (Q - 0.6) + rng.normal(0, 0.1, Q.shape), 0, 1)
+    stages = {"raw": raw, "calibrated": cal, "online_end": (raw + cal) / 2}
+    return reliability_table(stages, Q, ["model-0", "model-1", "model-2"])
+
+
+def _lodo() -> pd.DataFrame:
+    return pd.DataFrame(
+        [[0.61, 0.64, 0.70], [0.52, 0.55, 0.58], [0.73, 0.71, 0.78]],
+        index=pd.Index(["code", "math", "mmlu"], name="held_out"),
+        columns=["random", "mixllm", "dacr"],
+    )
+
+
+PQ = _per_query()
+PQ_NO_LATENCY = _per_query(latency=False)
+METRICS = _metrics(PQ)
+
+CASES = {
+    "quality_cost": (lambda p: plot_quality_cost(METRICS, p, INFO), (600, 1000)),
+    "quality_cost_ci": (
+        lambda p: plot_quality_cost(
+            METRICS,
+            p,
+            INFO,
+            ci=bootstrap_ci(PQ, n_resamples=100, rng=np.random.default_rng(0)),
+        ),
+        (600, 1000),
+    ),
+    "violation_cost": (lambda p: plot_violation_cost(METRICS, p, INFO, delta=0.1), (600, 1000)),
+    "violation_cost_latency_off": (
+        lambda p: plot_violation_cost(_metrics(PQ_NO_LATENCY), p, INFO),
+        (600, 1000),
+    ),
+    "latency_cdf": (lambda p: plot_latency_cdf(PQ, 2.0, p, INFO), (600, 1000)),
+    "latency_cdf_latency_off": (
+        lambda p: plot_latency_cdf(PQ_NO_LATENCY, 2.0, p, INFO, lam=10.0),
+        (600, 1000),
+    ),
+    "reliability": (lambda p: plot_reliability(_calib_curves(), p, INFO), (1000, 1400)),
+    "dacr_trace": (lambda p: plot_dacr_trace(_trace(), 1e-3, 0.1, p, INFO), (800, 1200)),
+    "dacr_trace_latency_off": (
+        lambda p: plot_dacr_trace(_trace(latency=False), 1e-3, None, p, INFO),
+        (800, 1200),
+    ),
+    "domain_heatmap": (
+        lambda p: plot_domain_heatmap(_metrics(PQ, ("policy", "lambda_cost", "domain")), p, INFO),
+        (800, 1400),
+    ),
+    "lodo_heatmap": (lambda p: plot_lodo_heatmap(_lodo(), p, INFO), (600, 1000)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plot_writes_a_png_of_the_expected_size(case, tmp_path):
+    draw, (height, width) = CASES[case]
+    out = draw(tmp_path / f"{case}.png")
+    assert out == tmp_path / f"{case}.png"
+    assert out.stat().st_size > 1000
+    image = mpimg.imread(out)
+    assert image.shape[:2] == (height, width)
+    assert image[..., :3].std() > 0.01  # something was drawn
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plot_bytes_are_identical_across_calls(case, tmp_path):
+    draw, _ = CASES[case]
+    first = draw(tmp_path / "a.png").read_bytes()
+    second = draw(tmp_path / "b.png").read_bytes()
+    assert first == second
+
+
+def test_png_carries_no_software_version(tmp_path):
+    data = plot_lodo_heatmap(_lodo(), tmp_path / "x.png", INFO).read_bytes()
+    assert b"matplotlib version" not in data and b"Software" not in data
+
+
+def test_title_info_validates_and_labels_the_dataset():
+    assert "RouterBench data" in TitleInfo("e1", "routerbench", "oracle").title("x")
+    with pytest.raises(ValueError, match="dataset='mmlu'"):
+        TitleInfo("e1", "mmlu", "oracle")
+    with pytest.raises(ValueError, match="decision_info='guess'"):
+        TitleInfo("e1", "synthetic", "guess")
+
+
+def test_title_info_from_metrics():
+    metrics = METRICS.assign(dataset="routerbench", decision_info="oracle")
+    info = TitleInfo.from_metrics(metrics, "exp1")
+    assert info == TitleInfo("exp1", "routerbench", "oracle")
+
+
+def test_quality_cost_rejects_non_positive_costs_on_the_log_axis(tmp_path):
+    bad = METRICS.copy()
+    bad.loc[0, "mean_cost"] = 0.0
+    with pytest.raises(ValueError, match="'mean_cost' has 1 values <= 0"):
+        plot_quality_cost(bad, tmp_path / "x.png", INFO)
+    assert not list(tmp_path.iterdir())
+
+
+def test_latency_cdf_names_a_lambda_outside_the_grid(tmp_path):
+    with pytest.raises(ValueError, match=r"lambda_cost=3.0 is not in the grid \[0.1, 1.0, 10.0\]"):
+        plot_latency_cdf(PQ, 2.0, tmp_path / "x.png", INFO, lam=3.0)
+
+
+def test_reliability_rejects_several_curves_per_model_and_stage(tmp_path):
+    curves = _calib_curves()
+    with pytest.raises(ValueError, match="several curves"):
+        plot_reliability(pd.concat([curves, curves]), tmp_path / "x.png", INFO)

@@ -1,0 +1,13 @@
+"""Rule evaluate_curves: dense lambda sweep and threshold sweeps from the shared predictions."""
+
+from dacr.logs import setup_logging
+from dacr.report import run_curves
+
+
+def main(smk) -> None:
+    setup_logging(smk.log[0])
+    run_curves(smk.input.predictions, smk.output.curves, **smk.params.curves)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821  (injected by Snakemake)

@@ -50,7 +50,6 @@ LONG_COLUMNS = (*LONG_REQUIRED, "eval_name", "family", "prompt_chars", "response
 DOMAIN_LEVELS = ("eval_name", "family")
 # DataFrame.attrs key that dacr's synthetic generator sets, so its files are never taken for real.
 SYNTHETIC_ATTR = "dacr_dataset"
-_CATEGORICAL = ("prompt", "domain", "model", "eval_name", "family")
 
 
 def detect_schema(df: pd.DataFrame) -> str:
@@ -115,17 +114,31 @@ def _parse_one(value: object) -> object:
     return value
 
 
+def text_codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse list-repr text once per distinct value: (codes per row, distinct parsed texts).
+
+    RouterBench repeats each prompt once per model and short answers (``"['A']"``) often, so
+    parsing distinct values and keeping codes avoids materialising repeated strings.
+    """
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
+    parsed = np.array([_parse_one(u) for u in uniques], dtype=object)
+    # Two raw reprs may parse to the same text; categories are distinct and sorted, so the
+    # result does not depend on the input's row order.
+    parsed_codes, parsed_uniques = pd.factorize(
+        pd.Series(parsed, dtype=object), use_na_sentinel=False, sort=True
+    )
+    return parsed_codes[codes], np.asarray(parsed_uniques, dtype=object)
+
+
 def parse_text(values: pd.Series | np.ndarray) -> np.ndarray:
     """Turn string reprs of Python lists (``"['a', 'b']"``) into joined text (``"a\\nb"``).
 
     A value that is not a list-of-str repr is kept as is. Reprs that Python cannot parse because
     of unescaped quotes (they occur in the real files) are split on the quote-comma-quote
-    separator instead. Each distinct value is parsed once,
-    since RouterBench repeats prompts across models and short answers (``"['A']"``) often.
+    separator instead.
     """
-    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=False)
-    parsed = np.array([_parse_one(u) for u in uniques], dtype=object)
-    return parsed[codes]
+    codes, texts = text_codes(values)
+    return texts[codes]
 
 
 def _numeric(values: pd.Series, column: str) -> np.ndarray:
@@ -139,6 +152,16 @@ def _numeric(values: pd.Series, column: str) -> np.ndarray:
             "expected floats (scores in [0, 1], costs in USD)"
         )
     return out
+
+
+def _object_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A DataFrame whose text columns stay object arrays of references (no string copies)."""
+    return pd.DataFrame(
+        {
+            k: pd.Series(v, dtype=object) if np.asarray(v).dtype == object else v
+            for k, v in columns.items()
+        }
+    )
 
 
 def wide_models(df: pd.DataFrame) -> list[str]:
@@ -163,7 +186,7 @@ def wide_to_long(df: pd.DataFrame) -> pd.DataFrame:
     )
     cost = np.column_stack([_numeric(df[m + COST_SUFFIX], m + COST_SUFFIX) for m in models])
     responses = np.column_stack([df[m + RESPONSE_SUFFIX].to_numpy(dtype=object) for m in models])
-    return pd.DataFrame(
+    return _object_frame(
         {
             "qid": np.repeat(df["sample_id"].to_numpy(dtype=object), n_models),
             "prompt": np.repeat(df["prompt"].to_numpy(dtype=object), n_models),
@@ -179,7 +202,7 @@ def wide_to_long(df: pd.DataFrame) -> pd.DataFrame:
 def raw_to_long(df: pd.DataFrame) -> pd.DataFrame:
     """Rename the raw long layout's columns to dacr's and parse ``performance`` strings."""
     _require(df, list(RAW_COLUMNS), "raw")
-    return pd.DataFrame(
+    return _object_frame(
         {
             "qid": df["sample_id"].to_numpy(dtype=object),
             "prompt": df["prompt"].to_numpy(dtype=object),
@@ -196,7 +219,7 @@ def long_to_long(df: pd.DataFrame) -> pd.DataFrame:
     """Accept dacr's own long form (e.g. a parquet written earlier)."""
     _require(df, list(LONG_REQUIRED), "long")
     eval_name = df["eval_name"] if "eval_name" in df.columns else df["domain"]
-    return pd.DataFrame(
+    return _object_frame(
         {
             "qid": df["qid"].astype(str).to_numpy(dtype=object),
             "prompt": df["prompt"].to_numpy(dtype=object),
@@ -294,30 +317,40 @@ def finalize_long(long: pd.DataFrame, domain_level: str = "eval_name") -> pd.Dat
         log.warning(
             "%d row(s) have no response text; kept with an empty response", int(missing_resp.sum())
         )
-    prompt = parse_text(long["prompt"])
-    response = parse_text(long["response"].fillna(""))
-    eval_name = long["eval_name"].astype(str).to_numpy(dtype=object)
-    e_codes, e_uniques = pd.factorize(eval_name)
-    family = np.array([family_of(e) for e in e_uniques], dtype=object)[e_codes]
-    out = pd.DataFrame(
+    p_codes, prompts = text_codes(long["prompt"])
+    r_codes, responses = text_codes(long["response"].fillna(""))
+    q_codes, qids = pd.factorize(long["qid"].astype(str).to_numpy(dtype=object), sort=True)
+    m_codes, models = pd.factorize(long["model"].astype(str).to_numpy(dtype=object), sort=True)
+    e_codes, evals = pd.factorize(long["eval_name"].astype(str).to_numpy(dtype=object), sort=True)
+    f_codes, families = pd.factorize(
+        np.array([family_of(e) for e in evals], dtype=object), sort=True
+    )
+    f_codes = f_codes[e_codes]
+    order = np.lexsort((m_codes, q_codes))
+    prompt_len = np.fromiter(map(len, prompts), dtype=np.int32, count=len(prompts))
+    response_len = np.fromiter(map(len, responses), dtype=np.int32, count=len(responses))
+
+    def cat(codes: np.ndarray, categories: np.ndarray) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes[order], categories=pd.Index(categories))
+
+    domain_codes, domain_cats = (
+        (e_codes, evals) if domain_level == "eval_name" else (f_codes, families)
+    )
+    return pd.DataFrame(
         {
-            "qid": long["qid"].astype(str).to_numpy(dtype=object),
-            "prompt": prompt,
-            "domain": eval_name if domain_level == "eval_name" else family,
-            "model": long["model"].astype(str).to_numpy(dtype=object),
-            "response": response,
-            "quality": long["quality"].to_numpy(dtype=np.float64),
-            "cost": long["cost"].to_numpy(dtype=np.float64),
-            "eval_name": eval_name,
-            "family": family,
+            "qid": pd.array(np.asarray(qids, dtype=object)[q_codes[order]], dtype="str"),
+            "prompt": cat(p_codes, prompts),
+            "domain": cat(domain_codes, domain_cats),
+            "model": cat(m_codes, models),
+            "response": pd.array(responses[r_codes[order]], dtype="str"),
+            "quality": long["quality"].to_numpy(dtype=np.float64)[order],
+            "cost": long["cost"].to_numpy(dtype=np.float64)[order],
+            "eval_name": cat(e_codes, evals),
+            "family": cat(f_codes, families),
+            "prompt_chars": prompt_len[p_codes[order]],
+            "response_chars": response_len[r_codes[order]],
         }
     )
-    out["prompt_chars"] = out["prompt"].str.len().astype(np.int32)
-    out["response_chars"] = out["response"].str.len().astype(np.int32)
-    out = out.sort_values(["qid", "model"], kind="stable", ignore_index=True)
-    for col in _CATEGORICAL:
-        out[col] = out[col].astype("category")
-    return out
 
 
 def to_long(df: pd.DataFrame, domain_level: str = "eval_name") -> pd.DataFrame:

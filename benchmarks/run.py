@@ -284,10 +284,26 @@ def workflow_records(prompts: int, work: Path) -> list[dict]:
     rerun = _snakemake(work, target, "--configfile", str(second))
     nothing = _snakemake(work, target, "--configfile", str(second))
     return [
-        {"stage": "workflow_full", "prompts": prompts, "wall_s": round(full, 3)},
+        {
+            "stage": "workflow_full",
+            "prompts": prompts,
+            "wall_s": round(full, 3),
+            "peak_rss_mb": _max_job_rss(work),
+        },
         {"stage": "workflow_rerun_lambda", "prompts": prompts, "wall_s": round(rerun, 3)},
         {"stage": "workflow_rerun_nothing", "prompts": prompts, "wall_s": round(nothing, 3)},
     ]
+
+
+def _max_job_rss(work: Path) -> float | None:
+    """Largest max_rss (MB) of any job, from the rules' Snakemake benchmark files."""
+    values = []
+    for tsv in (work / "benchmarks").rglob("*.tsv"):
+        lines = tsv.read_text().splitlines()
+        if len(lines) >= 2:
+            header, row = lines[0].split("\t"), lines[-1].split("\t")
+            values.append(float(row[header.index("max_rss")]))
+    return round(max(values), 1) if values else None
 
 
 def benchmark(prompts: int, workflow: bool = True) -> list[dict]:
@@ -299,7 +315,7 @@ def benchmark(prompts: int, workflow: bool = True) -> list[dict]:
             wf = work / "workflow"
             wf.mkdir()
             records += [
-                {**r, "cpu_s": None, "peak_rss_mb": None, "rows_per_s": None}
+                {"cpu_s": None, "peak_rss_mb": None, "rows_per_s": None, **r}
                 for r in workflow_records(prompts, wf)
             ]
         shutil.rmtree(work / "results", ignore_errors=True)

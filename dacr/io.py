@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,11 @@ def read_jsonl(path: str | Path, *, required: Iterable[str] = ()) -> pd.DataFram
     if path.stat().st_size == 0:
         df = pd.DataFrame()
     else:
-        df = pd.read_json(path, lines=True, dtype=False)
+        try:
+            # Arrow's reader: several times faster and leaner than pandas' JSON parser.
+            df = pa_json.read_json(path).to_pandas()
+        except pa.ArrowInvalid as exc:
+            raise ValueError(f"{path}: not valid JSON lines ({exc})") from exc
     missing = [c for c in required if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")

@@ -13,6 +13,7 @@ import logging
 
 import numpy as np
 from scipy.special import expit, ndtr
+from sklearn import config_context
 from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -313,5 +314,7 @@ class KNNQuality(BaseEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "nn_")
-        idx = self.nn_.kneighbors(np.asarray(X, dtype=np.float32), return_distance=False)
+        # Distances are computed in chunks; a small working memory bounds the job's peak RSS.
+        with config_context(working_memory=128):
+            idx = self.nn_.kneighbors(np.asarray(X, dtype=np.float32), return_distance=False)
         return self.Q_[idx].mean(axis=1)

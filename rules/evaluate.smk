@@ -39,7 +39,6 @@ rule build_features:
         "benchmarks/{experiment}/build_features.tsv"
     conda:
         "../envs/dacr.yaml"
-    threads: 2
     params:
         features=get_features_params,
         version=get_code_version("evaluate", "features", "stream"),

@@ -12,7 +12,9 @@ def main(smk) -> None:
         smk.input.stream,
         smk.output.features,
         experiment=smk.wildcards.experiment,
-        n_jobs=smk.threads,
+        # Hashing processes: stateless, so the result does not depend on their number. The
+        # rule keeps one thread, so BLAS (SVD, scaling) runs the same on every machine.
+        n_jobs=2,
         embeddings_path=str(smk.input.embeddings) if smk.input.get("embeddings") else None,
         **smk.params.features,
     )

@@ -26,33 +26,8 @@ CONF="$DIR/etc/slurm.conf"
 
 log() { echo "slurm_down: $*" >&2; }
 
-own_pids() {
-    # own_pids COMM_RE: processes of that binary with this cluster's directory on their
-    # command line (every daemon gets its config or socket path from $DIR)
-    local comm_re=$1 p
-    for p in /proc/[0-9]*; do
-        grep -Eqx "$comm_re" "$p/comm" 2>/dev/null || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$DIR/" || continue
-        echo "${p#/proc/}"
-    done
-}
-
-pid_of() {
-    # pid_of NAME COMM_RE: the recorded pid if it is still this cluster's daemon, else one
-    # found by own_pids (pid files lost or stale)
-    local name=$1 comm_re=$2 pid file
-    for file in "$DIR/run/$name.pid" "$DIR/run/$name.daemon.pid"; do
-        [ -s "$file" ] || continue
-        pid=$(tr -dc '0-9' <"$file")
-        if [ -z "$pid" ] || [ ! -r "/proc/$pid/comm" ]; then continue; fi
-        grep -Eqx "$comm_re" "/proc/$pid/comm" 2>/dev/null || continue
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$DIR/" || continue
-        echo "$pid"
-        return 0
-    done
-    pid=$(own_pids "$comm_re" | head -n1)
-    [ -n "$pid" ] && echo "$pid"
-}
+# shellcheck source=tests/cluster/slurm_lib.sh
+. "$(dirname "$0")/slurm_lib.sh"
 
 stop_pid() {
     # TERM, wait up to $2 seconds, then KILL

@@ -208,11 +208,11 @@ def run_stage(stage: str, work: Path, prompts: int) -> int:
 
 def _dacr_replay(p: dict[str, Path], repeats: int = 20) -> int:
     """Decisions of the compiled replay, timed after a warm-up (compilation excluded)."""
-    from dacr.evaluate import _context_and_outcomes, _load_npz
+    from dacr.evaluate import context_and_outcomes, load_npz
     from dacr.policies import DACRPolicy
 
-    pred = _load_npz(p["predictions"])
-    ctx, outcomes = _context_and_outcomes(pred, "predicted", 10.0)
+    pred = load_npz(p["predictions"])
+    ctx, outcomes = context_and_outcomes(pred, "predicted", 10.0)
     policy = DACRPolicy(lambda_cost=1.0, n_domains=int(ctx.domain.max()) + 1, **DEFAULTS["dacr"])
     policy.replay(ctx, outcomes)  # compile / load the cached kernel
     global _REPLAY_S

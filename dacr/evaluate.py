@@ -162,7 +162,7 @@ def load_splits(
 
 def embeddings_for(embeddings_path: str | Path, qids: np.ndarray) -> np.ndarray:
     """Rows of the cached sentence embeddings (``run_embeddings``) for ``qids``, in order."""
-    data = _load_npz(embeddings_path)
+    data = load_npz(embeddings_path)
     index = pd.Index(data["qids"])
     pos = index.get_indexer(qids.astype(str))
     if (pos < 0).any():
@@ -262,7 +262,8 @@ class _NpzWriter:
             np.savez(fh, **self.arrays)
 
 
-def _load_npz(path: str | Path) -> dict[str, np.ndarray]:
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` written by dacr (no pickled objects)."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
@@ -304,7 +305,7 @@ def run_predictors(
     train, test, events, models = load_splits(
         long_path, split_path, stream_path, experiment, domain_labels
     )
-    feats = _load_npz(features_path)
+    feats = load_npz(features_path)
     if not np.array_equal(feats["test_qids"], test.qids.astype(str)):
         raise ValueError(f"{features_path} was built for another stream; rerun build_features")
     X_train, X_test = feats["X_train"], feats["X_test"]
@@ -390,9 +391,14 @@ def run_predictors(
     )
 
 
-def _context_and_outcomes(
+def context_and_outcomes(
     pred: dict, decision_info: str, tau_seconds: float
 ) -> tuple[Context, Outcomes]:
+    """What the routers may see and what is revealed afterwards, from ``predictions.npz``.
+
+    ``predicted`` decisions see predicted cost and P(latency > tau); ``oracle`` decisions see
+    the realised cost and SLO violation (the original scripts' clairvoyant setting).
+    """
     if decision_info not in DECISION_INFO:
         raise ValueError(
             f"decision_info={decision_info!r} is not valid; choose one of {list(DECISION_INFO)}"
@@ -416,7 +422,7 @@ def _context_and_outcomes(
     return ctx, outcomes
 
 
-def _per_query(
+def per_query_frame(
     name: str,
     lam: float | None,
     choice: np.ndarray,
@@ -425,6 +431,7 @@ def _per_query(
     outcomes: Outcomes,
     q_pred: np.ndarray,
 ) -> pd.DataFrame:
+    """Per-query rows (:data:`PER_QUERY_COLUMNS`) of one policy's choices over the stream."""
     rows = np.arange(len(choice))
     latency = outcomes.latency[rows, choice]
     return pd.DataFrame(
@@ -492,14 +499,14 @@ def run_policies(
     """
     if lam is not None and lam < 0:
         raise ValueError(f"lambda_cost={lam} must be >= 0")
-    pred = _load_npz(predictions_path)
-    ctx, outcomes = _context_and_outcomes(pred, decision_info, tau_seconds)
+    pred = load_npz(predictions_path)
+    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     frames = []
     if lam is None:
         params = {"cascade_threshold": cascade_threshold, "routellm_threshold": routellm_threshold}
         for name, policy, _ in lambda_free_policies(pred, outcomes, params, seed):
             frames.append(
-                _per_query(
+                per_query_frame(
                     name, None, replay(policy, ctx, outcomes), pred, ctx, outcomes, ctx.q_cal
                 )
             )
@@ -508,7 +515,7 @@ def run_policies(
             policy = ScalarisedPolicy(name, quality, lam, lambda_lat)
             q = ctx.q_extra[quality]
             frames.append(
-                _per_query(name, lam, replay(policy, ctx, outcomes), pred, ctx, outcomes, q)
+                per_query_frame(name, lam, replay(policy, ctx, outcomes), pred, ctx, outcomes, q)
             )
         policy = DACRPolicy(
             lambda_cost=lam,
@@ -519,7 +526,7 @@ def run_policies(
         trace = policy.replay(ctx, outcomes)
         q_dacr = ctx.q_cal.copy()
         q_dacr[np.arange(ctx.n), trace.choice] = trace.q_tilde
-        frames.append(_per_query("dacr", lam, trace.choice, pred, ctx, outcomes, q_dacr))
+        frames.append(per_query_frame("dacr", lam, trace.choice, pred, ctx, outcomes, q_dacr))
         if trace_path is not None:
             write_parquet(dacr_trace_frame(lam, trace, frames[-1]), trace_path)
         if calib_path is not None:

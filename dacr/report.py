@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from dacr.evaluate import (
-    _context_and_outcomes,
-    _load_npz,
-    _per_query,
+    context_and_outcomes,
+    load_npz,
+    per_query_frame,
     summarize,
 )
 from dacr.io import write_parquet, write_with
@@ -78,17 +78,17 @@ def run_curves(
 ) -> pd.DataFrame:
     """Per-query rows of the λ policies over a dense λ sweep and of the binary routers over a
     threshold sweep (column ``threshold``), from the predictions every policy job shares."""
-    pred = _load_npz(predictions_path)
-    ctx, outcomes = _context_and_outcomes(pred, decision_info, tau_seconds)
+    pred = load_npz(predictions_path)
+    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     frames = []
     for lam in curve_lambdas:
         for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
             choice = replay(ScalarisedPolicy(name, quality, lam, lambda_lat), ctx, outcomes)
             q = ctx.q_extra[quality]
-            frames.append(_per_query(name, lam, choice, pred, ctx, outcomes, q))
+            frames.append(per_query_frame(name, lam, choice, pred, ctx, outcomes, q))
         policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
         trace = policy.replay(ctx, outcomes)
-        frames.append(_per_query("dacr", lam, trace.choice, pred, ctx, outcomes, ctx.q_cal))
+        frames.append(per_query_frame("dacr", lam, trace.choice, pred, ctx, outcomes, ctx.q_cal))
     strong, weak = int(pred["strong"]), int(pred["weak"])
     for thr in thresholds:
         routers = {
@@ -97,7 +97,7 @@ def run_curves(
         }
         for name, policy in routers.items():
             choice = replay(policy, ctx, outcomes)
-            rows = _per_query(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
+            rows = per_query_frame(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
             frames.append(rows.assign(threshold=float(thr)))
     curves = pd.concat(frames, ignore_index=True)
     write_parquet(curves, out_path)
@@ -282,8 +282,8 @@ def run_plots(
         ),
         plot_latency_cdf(per_query, tau_seconds, out_dir / "latency_cdf.png", info),
     ]
-    pred = _load_npz(predictions_path)
-    ctx, outcomes = _context_and_outcomes(pred, decision_info, tau_seconds)
+    pred = load_npz(predictions_path)
+    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     lams = sorted(per_query.loc[per_query["policy"] == "dacr", "lambda_cost"].unique())
     lam = float(lams[len(lams) // 2])
     policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)

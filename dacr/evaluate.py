@@ -26,6 +26,7 @@ from dacr.policies import (
     CheapestPolicy,
     Context,
     DACRPolicy,
+    DACRTrace,
     FixedPolicy,
     OraclePolicy,
     Outcomes,
@@ -477,6 +478,37 @@ def lambda_free_policies(pred: dict, outcomes: Outcomes, params: dict, seed: int
     return out
 
 
+def lambda_policy_frames(
+    pred: dict,
+    ctx: Context,
+    outcomes: Outcomes,
+    lam: float,
+    lambda_lat: float,
+    dacr: dict,
+    seed: int,
+) -> tuple[list[pd.DataFrame], DACRTrace]:
+    """Per-query rows of mixllm, llmrec, knn and DACR at cost weight ``lam``, and DACR's trace.
+
+    DACR's ``pred_quality`` is its online-corrected estimate of the model it chose.
+    """
+    frames = []
+    for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
+        choice = replay(ScalarisedPolicy(name, quality, lam, lambda_lat), ctx, outcomes)
+        q = ctx.q_extra[quality]
+        frames.append(per_query_frame(name, lam, choice, pred, ctx, outcomes, q))
+    policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
+    trace = policy.replay(ctx, outcomes)
+    q_dacr = ctx.q_cal.copy()
+    q_dacr[np.arange(ctx.n), trace.choice] = trace.q_tilde
+    frames.append(per_query_frame("dacr", lam, trace.choice, pred, ctx, outcomes, q_dacr))
+    return frames, trace
+
+
+def online_end_quality(ctx: Context, trace: DACRTrace) -> np.ndarray:
+    """Calibrated quality plus DACR's per-(model, domain) corrections at the end of the stream."""
+    return np.clip(ctx.q_cal + trace.bias[:, ctx.domain].T, 0.0, 1.0)
+
+
 def run_policies(
     predictions_path: str | Path,
     out_path: str | Path,
@@ -511,28 +543,15 @@ def run_policies(
                 )
             )
     else:
-        for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
-            policy = ScalarisedPolicy(name, quality, lam, lambda_lat)
-            q = ctx.q_extra[quality]
-            frames.append(
-                per_query_frame(name, lam, replay(policy, ctx, outcomes), pred, ctx, outcomes, q)
-            )
-        policy = DACRPolicy(
-            lambda_cost=lam,
-            n_domains=int(ctx.domain.max()) + 1,
-            seed=seed,
-            **dacr,
-        )
-        trace = policy.replay(ctx, outcomes)
-        q_dacr = ctx.q_cal.copy()
-        q_dacr[np.arange(ctx.n), trace.choice] = trace.q_tilde
-        frames.append(per_query_frame("dacr", lam, trace.choice, pred, ctx, outcomes, q_dacr))
+        frames, trace = lambda_policy_frames(pred, ctx, outcomes, lam, lambda_lat, dacr, seed)
         if trace_path is not None:
             write_parquet(dacr_trace_frame(lam, trace, frames[-1]), trace_path)
         if calib_path is not None:
-            q_end = np.clip(ctx.q_cal + trace.bias[:, ctx.domain].T, 0.0, 1.0)
             rows = calibration_table(
-                {"online_end": q_end}, outcomes.quality, pred["domains"], list(pred["models"])
+                {"online_end": online_end_quality(ctx, trace)},
+                outcomes.quality,
+                pred["domains"],
+                list(pred["models"]),
             )
             write_with(
                 lambda tmp: pd.DataFrame(rows).assign(lambda_cost=lam).to_csv(tmp, index=False),

@@ -16,8 +16,11 @@ import numpy as np
 import pandas as pd
 
 from dacr.evaluate import (
+    LAMBDA_POLICIES,
     context_and_outcomes,
+    lambda_policy_frames,
     load_npz,
+    online_end_quality,
     per_query_frame,
     summarize,
 )
@@ -42,20 +45,11 @@ from dacr.plots import (
     plot_reliability,
     plot_violation_cost,
 )
-from dacr.policies import CascadePolicy, DACRPolicy, RouteLLMPolicy, ScalarisedPolicy, replay
+from dacr.policies import CascadePolicy, DACRPolicy, RouteLLMPolicy, replay
 
 log = logging.getLogger(__name__)
 
-CURVE_POLICIES = ("mixllm", "llmrec", "knn", "dacr")
 BINARY_ROUTERS = ("routellm", "cascade")
-PLOTS = (
-    "quality_cost",
-    "violation_cost",
-    "latency_cdf",
-    "reliability",
-    "dacr_trace",
-    "domain_heatmap",
-)
 
 
 def default_curve_lambdas(n: int = 30) -> list[float]:
@@ -82,13 +76,7 @@ def run_curves(
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     frames = []
     for lam in curve_lambdas:
-        for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
-            choice = replay(ScalarisedPolicy(name, quality, lam, lambda_lat), ctx, outcomes)
-            q = ctx.q_extra[quality]
-            frames.append(per_query_frame(name, lam, choice, pred, ctx, outcomes, q))
-        policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
-        trace = policy.replay(ctx, outcomes)
-        frames.append(per_query_frame("dacr", lam, trace.choice, pred, ctx, outcomes, ctx.q_cal))
+        frames += lambda_policy_frames(pred, ctx, outcomes, lam, lambda_lat, dacr, seed)[0]
     strong, weak = int(pred["strong"]), int(pred["weak"])
     for thr in thresholds:
         routers = {
@@ -174,7 +162,7 @@ def run_summary(
         models = [str(m) for m in pred["models"]]
         strong, weak = models[int(pred["strong"])], models[int(pred["weak"])]
     singles = per_query.loc[per_query["policy"].str.startswith("single:")]
-    sweep = pd.concat([curves.loc[curves["policy"].isin(CURVE_POLICIES)], singles])
+    sweep = pd.concat([curves.loc[curves["policy"].isin(LAMBDA_POLICIES)], singles])
     aiq = bootstrap_aiq(sweep, rng=np.random.default_rng([seed, 7]), n_resamples=n_resamples)
     binary = binary_router_table(curves, per_query, strong, weak)
     pareto = pareto_table(metrics).reset_index().rename(columns={"policy": "router"})
@@ -268,7 +256,7 @@ def run_plots(
     metrics = pd.read_csv(metrics_path)
     info = TitleInfo.from_metrics(metrics, experiment)
     curve_metrics = summarize(
-        curves.loc[curves["policy"].isin(CURVE_POLICIES)], ["policy", "lambda_cost"]
+        curves.loc[curves["policy"].isin(LAMBDA_POLICIES)], ["policy", "lambda_cost"]
     )
     free = metrics.loc[metrics["lambda_cost"].isna(), list(curve_metrics.columns)]
     plotted = pd.concat([free, curve_metrics], ignore_index=True)
@@ -288,8 +276,11 @@ def run_plots(
     lam = float(lams[len(lams) // 2])
     policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
     trace = policy.replay(ctx, outcomes)
-    q_end = np.clip(ctx.q_cal + trace.bias[:, ctx.domain].T, 0.0, 1.0)
-    stages = {"raw": pred["q_raw"], "calibrated": pred["q_cal"], "online_end": q_end}
+    stages = {
+        "raw": pred["q_raw"],
+        "calibrated": pred["q_cal"],
+        "online_end": online_end_quality(ctx, trace),
+    }
     table = reliability_table(stages, pred["quality"], [str(m) for m in pred["models"]])
     paths.append(plot_reliability(table, out_dir / "reliability.png", info))
     paths.append(

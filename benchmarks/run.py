@@ -38,22 +38,22 @@ STAGES = (
     "evaluate_cold",
     "evaluate_warm",
     "dacr_replay",
+    "constrained_oracle_lp",
+    "budget_sweep",
 )
-DEFAULTS = {
-    "features": {"kind": "tfidf_svd", "svd_dim": 64, "char_ngrams": True, "char_max_chars": 300},
-    "predictor": {"kind": "logistic", "C": 1.0, "cv_folds": 5},
-    "calibration": {"method": "platt", "per_domain": True, "shrinkage": 50.0},
-    "dacr": {
-        "lambda_lat": 1.0,
-        "budget_cost": 0.0055,
-        "budget_viol": 0.10,
-        "mu_lr": 0.05,
-        "cal_lr": 0.05,
-        "delay": 10,
-        "delay_s": None,
-        "p_miss": 0.3,
-    },
-}
+SWEEP = [float(b) for b in np.geomspace(1e-4, 5e-3, 10)]
+
+
+def _defaults() -> dict:
+    """The workflow's defaults, from config/schema.yaml (one source of truth)."""
+    from snakemake.utils import validate
+
+    config: dict = {}
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    return config
+
+
+DEFAULTS = _defaults()
 
 
 def _paths(work: Path) -> dict[str, Path]:
@@ -75,19 +75,19 @@ def _paths(work: Path) -> dict[str, Path]:
 
 
 def _evaluate_policies(p: dict[str, Path]) -> int:
-    from dacr.evaluate import run_aggregate, run_policies
+    from dacr.evaluate import run_aggregate, run_baselines, run_lambda
 
     common = {"decision_info": "predicted", "tau_seconds": 10.0, "seed": SEED}
     base = p["exp"] / "policies" / "baselines.parquet"
     rows = len(
-        run_policies(
+        run_baselines(
             p["predictions"],
             base,
-            lam=None,
-            lambda_lat=0.0,
+            p["exp"] / "policies" / "budget_info.json",
             cascade_threshold=0.7,
             routellm_threshold=0.5,
-            dacr={},
+            budget_cost=DEFAULTS["dacr"]["budget_cost"],
+            budget_viol=DEFAULTS["dacr"]["budget_viol"],
             **common,
         )
     )
@@ -97,16 +97,14 @@ def _evaluate_policies(p: dict[str, Path]) -> int:
         trace = p["exp"] / "policies" / f"dacr_trace_{lam:g}.parquet"
         calib = p["exp"] / "policies" / f"online_calibration_{lam:g}.csv"
         rows += len(
-            run_policies(
+            run_lambda(
                 p["predictions"],
                 out,
+                trace,
+                calib,
                 lam=lam,
                 lambda_lat=1.0,
-                cascade_threshold=0.7,
-                routellm_threshold=0.5,
                 dacr=DEFAULTS["dacr"],
-                trace_path=trace,
-                calib_path=calib,
                 **common,
             )
         )
@@ -131,7 +129,8 @@ def _evaluate_policies(p: dict[str, Path]) -> int:
 
 def run_stage(stage: str, work: Path, prompts: int) -> int:
     """Run one stage in this process; return the number of rows it processed."""
-    from dacr.evaluate import run_features, run_predictors
+    from dacr.features import run_features
+    from dacr.fit import run_predictors
     from dacr.latency import run_simulate_latency
     from dacr.routerbench import run_long_form
     from dacr.stream import run_stream
@@ -203,13 +202,18 @@ def run_stage(stage: str, work: Path, prompts: int) -> int:
         return _evaluate_policies(p)
     if stage == "dacr_replay":
         return _dacr_replay(p)
+    if stage == "constrained_oracle_lp":
+        return _constrained_oracle_lp(p)
+    if stage == "budget_sweep":
+        return _budget_sweep(p)
     raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
 
 
 def _dacr_replay(p: dict[str, Path], repeats: int = 20) -> int:
     """Decisions of the compiled replay, timed after a warm-up (compilation excluded)."""
-    from dacr.evaluate import context_and_outcomes, load_npz
-    from dacr.policies import DACRPolicy
+    from dacr.evaluate import context_and_outcomes
+    from dacr.io import load_npz
+    from dacr.route import DACRPolicy
 
     pred = load_npz(p["predictions"])
     ctx, outcomes = context_and_outcomes(pred, "predicted", 10.0)
@@ -226,8 +230,52 @@ def _dacr_replay(p: dict[str, Path], repeats: int = 20) -> int:
 _REPLAY_S: float | None = None
 
 
+def _constrained_oracle_lp(p: dict[str, Path]) -> int:
+    """The constrained-oracle LP over every query of the dataset (train and test), all models:
+    realised quality, cost and SLO violations at tau 10 s, at a budget that binds."""
+    import pandas as pd
+
+    from dacr.latency import latency_matrix, read_latency_log
+    from dacr.route.oracle import solve_constrained_oracle
+    from dacr.splits import split_matrices
+
+    long = pd.read_parquet(
+        p["long"], columns=["qid", "prompt", "domain", "model", "quality", "cost"]
+    )
+    models = sorted(long["model"].astype(str).unique())
+    qids = np.sort(long["qid"].astype(str).unique())
+    full = split_matrices(long.astype({"qid": str, "model": str}), qids, models, "all")
+    lat = latency_matrix(list(qids), models, read_latency_log(p["eff"]))
+    budget = float(np.median(full.cost))
+    solution = solve_constrained_oracle(full.quality, full.cost, (lat > 10.0) * 1.0, budget, 0.1)
+    print(
+        f"LP over {len(qids)} x {len(models)}: {solution.seconds:.2f} s, feasible "
+        f"{solution.feasible}, quality {solution.quality:.4f}",
+        file=sys.stderr,
+    )
+    return full.quality.size
+
+
+def _budget_sweep(p: dict[str, Path]) -> int:
+    """The rule sweep_budget's work for a 10-point sweep of the benchmark experiment."""
+    from dacr.compliance import run_budget_sweep
+
+    curve = run_budget_sweep(
+        p["predictions"],
+        p["exp"] / "budget_curve.parquet",
+        plot_path=p["exp"] / "plots" / "budget_curve.png",
+        experiment=EXPERIMENT,
+        budgets=SWEEP,
+        decision_info="predicted",
+        tau_seconds=10.0,
+        dacr=DEFAULTS["dacr"],
+        seed=SEED,
+    )
+    return len(curve)
+
+
 def _child(stage: str, work: Path, prompts: int) -> None:
-    for module in ("dacr.evaluate", "dacr.latency", "dacr.synth"):
+    for module in ("dacr.evaluate", "dacr.fit", "dacr.latency", "dacr.synth"):
         importlib.import_module(module)  # imports are not part of a stage's time
 
     start_wall, start_cpu = time.perf_counter(), time.process_time()

@@ -205,8 +205,11 @@ def calibration_table(
     domains: np.ndarray,
     models: list[str],
     n_bins: int = 15,
+    *,
+    target: str = "quality",
 ) -> list[dict]:
-    """ECE, Brier and n per model x (each domain and ``all``) x stage."""
+    """ECE, Brier and n per model x (each domain and ``all``) x stage, for one ``target``
+    (``quality``, or ``violation`` for P(latency > tau) against realised violations)."""
     domains = np.asarray(domains).astype(str)
     groups = [("all", np.ones(len(domains), dtype=bool))]
     groups += [(d, domains == d) for d in np.unique(domains)]
@@ -216,6 +219,7 @@ def calibration_table(
             for name, mask in groups:
                 rows.append(
                     {
+                        "target": target,
                         "model": model,
                         "domain": name,
                         "stage": stage,

@@ -44,7 +44,10 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
+
+from dacr.io import write_npz
 
 log = logging.getLogger(__name__)
 
@@ -489,3 +492,28 @@ def mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mean = summed / np.maximum(weights.sum(axis=1), np.float32(1e-9))
     norm = np.linalg.norm(mean, axis=1, keepdims=True)
     return (mean / np.maximum(norm, np.float32(1e-12))).astype(np.float32, copy=False)
+
+
+def run_embeddings(
+    long_path: str | Path,
+    out_path: str | Path,
+    *,
+    backend: str = "torch",
+    batch_size: int = 64,
+    max_length: int = 256,
+    model_dir: str | None = None,
+    threads: int | None = None,
+) -> None:
+    """Rule entry point: all-MiniLM-L6-v2 embeddings of every prompt, once per dataset."""
+    long = pd.read_parquet(long_path, columns=["qid", "prompt"]).drop_duplicates("qid")
+    qids = long["qid"].to_numpy().astype(str)
+    emb = embed_texts(
+        long["prompt"].astype(str).tolist(),
+        backend=backend,
+        batch_size=batch_size,
+        max_length=max_length,
+        model_dir=model_dir,
+        threads=threads,
+    )
+    write_npz({"qids": qids, "embeddings": emb.astype(np.float32)}, out_path)
+    log.info("embedded %d prompts with %s (%s)", len(qids), backend, emb.shape)

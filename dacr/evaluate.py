@@ -1,26 +1,23 @@
-"""Evaluation: matrices per split, features, predictors, policies over lambda, metrics.
+"""Evaluation: policies replayed over the test stream, and the experiment's tables.
 
 The stages are separate rule entry points so that Snakemake caches their outputs: a change of
 lambda or of a DACR budget reruns only :func:`run_policies` and :func:`run_aggregate`; features
-and predictors are fit once per experiment.
+and predictors are fit once per experiment (:mod:`dacr.fit`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from dacr.calibration import DomainCalibrator, calibration_table
-from dacr.features import build_features
-from dacr.io import read_parquet_metadata, write_parquet, write_with
-from dacr.latency import latency_matrix, read_latency_log
+from dacr.calibration import calibration_table
+from dacr.io import load_npz, write_json, write_parquet, write_with
 from dacr.metrics import bootstrap_ci
-from dacr.policies import (
+from dacr.route import (
     DECISION_INFO,
     CascadePolicy,
     CheapestPolicy,
@@ -28,6 +25,7 @@ from dacr.policies import (
     DACRPolicy,
     DACRTrace,
     FixedPolicy,
+    LatencyForecast,
     OraclePolicy,
     Outcomes,
     RandomPolicy,
@@ -35,19 +33,24 @@ from dacr.policies import (
     ScalarisedPolicy,
     replay,
 )
-from dacr.predictors import (
-    JointRanker,
-    KNNQuality,
-    LogTargetRegressor,
-    QualityPredictor,
-    WinPredictor,
-    cross_fit_predict,
-)
-from dacr.stream import read_stream
+from dacr.route.budget import choose_budget_lambdas
+from dacr.route.oracle import ConstrainedOraclePolicy
 
 log = logging.getLogger(__name__)
 
-LAMBDA_FREE = ("random", "cheapest", "always_strong", "single", "oracle", "cascade", "routellm")
+LAMBDA_FREE = (
+    "random",
+    "cheapest",
+    "always_strong",
+    "single",
+    "oracle",
+    "constrained_oracle",
+    "cascade",
+    "routellm",
+    "mixllm_budget",
+    "llmrec_budget",
+)
+UPPER_BOUNDS = ("oracle", "constrained_oracle")
 LAMBDA_POLICIES = ("mixllm", "llmrec", "knn", "dacr")
 PER_QUERY_COLUMNS = (
     "policy",
@@ -66,343 +69,24 @@ PER_QUERY_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class SplitMatrices:
-    """One split as matrices: rows are queries (test: in stream order), columns ``models``."""
-
-    qids: np.ndarray
-    domains: np.ndarray
-    prompts: np.ndarray
-    quality: np.ndarray
-    cost: np.ndarray
-
-
-def _pivot(long: pd.DataFrame, qids: np.ndarray, models: list[str], column: str) -> np.ndarray:
-    wide = long.pivot(index="qid", columns="model", values=column)
-    return wide.reindex(index=pd.Index(qids, dtype=object), columns=models).to_numpy(float)
-
-
-def split_matrices(
-    long: pd.DataFrame, qids: Sequence[str], models: list[str], name: str
-) -> SplitMatrices:
-    """Quality and cost matrices of ``qids``; a model missing for some query is an error."""
-    qids = np.asarray(qids, dtype=object)
-    if len(qids) == 0:
-        raise ValueError(f"the {name} split is empty")
-    sub = long.loc[long["qid"].isin(qids)]
-    quality = _pivot(sub, qids, models, "quality")
-    cost = _pivot(sub, qids, models, "cost")
-    missing = np.isnan(quality)
-    if missing.any():
-        rows, cols = np.nonzero(missing)
-        examples = [(qids[r], models[c]) for r, c in zip(rows[:5], cols[:5], strict=True)]
-        raise ValueError(
-            f"{name} split: {int(missing.sum())} (qid, model) pairs have no quality, e.g. "
-            f"{examples}; every query needs every model (drop incomplete queries upstream)"
-        )
-    if (cost < 0).any():
-        raise ValueError(f"{name} split: negative costs, min {cost.min()}")
-    first = sub.drop_duplicates("qid").set_index("qid").reindex(qids)
-    return SplitMatrices(
-        qids=qids,
-        domains=first["domain"].astype(str).to_numpy(),
-        prompts=first["prompt"].astype(str).to_numpy(),
-        quality=quality,
-        cost=cost,
-    )
-
-
-def load_splits(
-    long_path: str | Path,
-    split_path: str | Path,
-    stream_path: str | Path,
-    experiment: str,
-    domain_labels: str = "dataset",
-) -> tuple[SplitMatrices, SplitMatrices, pd.DataFrame, list[str]]:
-    """Train matrices, test matrices (stream order), the test events, and the model order.
-
-    The test split is the stream's ``test`` events, in stream order; the train split is every
-    query labelled ``train`` in ``split.parquet``. A qid in both is an error. With
-    ``domain_labels="llm"`` the test queries' domain is the stream's ``llm_domain`` label
-    (rule label_domain), which DACR's corrections and the per-domain tables then use.
-    """
-    long = pd.read_parquet(
-        long_path, columns=["qid", "prompt", "domain", "model", "quality", "cost"]
-    )
-    long = long.astype({"qid": str, "model": str, "domain": str})
-    models = sorted(long["model"].unique())
-    split = pd.read_parquet(split_path)
-    train_qids = split.loc[split["split"] == "train", "qid"].astype(str).to_numpy()
-    events = read_stream(stream_path)
-    events = events.loc[events["split"] == "test"].reset_index(drop=True)
-    if events.empty:
-        raise ValueError(
-            f"experiment {experiment!r}: the stream {stream_path} has no test events; "
-            "set stream.split to test or all"
-        )
-    if events["qid"].duplicated().any():
-        raise ValueError(f"{stream_path}: a qid appears twice among the test events")
-    leak = np.intersect1d(train_qids, events["qid"].to_numpy())
-    if len(leak):
-        raise ValueError(
-            f"experiment {experiment!r}: {len(leak)} test qids are also in train, e.g. {leak[:3]}"
-        )
-    train = split_matrices(long, train_qids, models, f"experiment {experiment!r} train")
-    test = split_matrices(long, events["qid"].to_numpy(), models, f"experiment {experiment!r} test")
-    if domain_labels == "llm":
-        if "llm_domain" not in events:
-            raise ValueError(
-                f"experiment {experiment!r}: domain_labels is llm but {stream_path} has no "
-                "llm_domain column; give it the labelled stream (stream_labeled.jsonl)"
-            )
-        test = replace(test, domains=events["llm_domain"].astype(str).to_numpy())
-    elif domain_labels != "dataset":
-        raise ValueError(f"domain_labels={domain_labels!r} is not valid; choose dataset or llm")
-    return train, test, events, models
-
-
-def embeddings_for(embeddings_path: str | Path, qids: np.ndarray) -> np.ndarray:
-    """Rows of the cached sentence embeddings (``run_embeddings``) for ``qids``, in order."""
-    data = load_npz(embeddings_path)
-    index = pd.Index(data["qids"])
-    pos = index.get_indexer(qids.astype(str))
-    if (pos < 0).any():
-        missing = qids[pos < 0][:3]
-        raise ValueError(
-            f"{embeddings_path}: no embedding for qids {list(missing)}; rerun embed_prompts"
-        )
-    return data["embeddings"][pos]
-
-
-def run_embeddings(
-    long_path: str | Path,
-    out_path: str | Path,
-    *,
-    backend: str = "torch",
-    batch_size: int = 64,
-    max_length: int = 256,
-    model_dir: str | None = None,
-    threads: int | None = None,
-) -> None:
-    """Rule entry point: all-MiniLM-L6-v2 embeddings of every prompt, once per dataset."""
-    from dacr.embed import embed_texts
-
-    long = pd.read_parquet(long_path, columns=["qid", "prompt"]).drop_duplicates("qid")
-    qids = long["qid"].to_numpy().astype(str)
-    emb = embed_texts(
-        long["prompt"].astype(str).tolist(),
-        backend=backend,
-        batch_size=batch_size,
-        max_length=max_length,
-        model_dir=model_dir,
-        threads=threads,
-    )
-    write_with(_NpzWriter({"qids": qids, "embeddings": emb.astype(np.float32)}), _npz(out_path))
-    log.info("embedded %d prompts with %s (%s)", len(qids), backend, emb.shape)
-
-
-def run_features(
-    long_path: str | Path,
-    split_path: str | Path,
-    stream_path: str | Path,
-    out_path: str | Path,
-    *,
-    experiment: str,
-    features: dict,
-    seed: int,
-    embeddings_path: str | Path | None = None,
-    n_jobs: int = 1,
-) -> None:
-    """Rule entry point: query features of both splits, fit on train prompts only."""
-    train, test, _, _ = load_splits(long_path, split_path, stream_path, experiment)
-    cfg = dict(features)
-    emb_train = emb_test = None
-    if embeddings_path is not None:
-        emb_train = embeddings_for(embeddings_path, train.qids)
-        emb_test = embeddings_for(embeddings_path, test.qids)
-    X_train, X_test = build_features(
-        train.prompts,
-        test.prompts,
-        train_domains=train.domains,
-        test_domains=test.domains,
-        kind=cfg.get("kind", "tfidf_svd"),
-        svd_dim=cfg.get("svd_dim", 64),
-        char_ngrams=cfg.get("char_ngrams", True),
-        char_max_chars=cfg.get("char_max_chars", 300),
-        n_jobs=n_jobs,
-        domain_onehot_features=cfg.get("domain_onehot", False),
-        embeddings_train=emb_train,
-        embeddings_test=emb_test,
-        seed=seed,
-    )
-    arrays = {
-        "X_train": X_train,
-        "X_test": X_test,
-        "train_qids": train.qids.astype(str),
-        "test_qids": test.qids.astype(str),
-    }
-    write_with(_NpzWriter(arrays), _npz(out_path))
-    log.info("features: train %s, test %s", X_train.shape, X_test.shape)
-
-
-def _npz(path: str | Path) -> Path:
-    path = Path(path)
-    if path.suffix != ".npz":
-        raise ValueError(f"{path}: feature and prediction files must end in .npz")
-    return path
-
-
-class _NpzWriter:
-    """np.savez appends '.npz' to names without it; write to an exact temporary path."""
-
-    def __init__(self, arrays: dict) -> None:
-        self.arrays = arrays
-
-    def __call__(self, tmp: Path) -> None:
-        with tmp.open("wb") as fh:
-            np.savez(fh, **self.arrays)
-
-
-def load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of a ``.npz`` written by dacr (no pickled objects)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
-def strong_and_weak(train: SplitMatrices) -> tuple[int, int, np.ndarray]:
-    """(strong, weak, cost order): best mean train quality (ties -> cheaper), cheapest mean
-    train cost (ties -> better), and all models by mean train cost."""
-    mean_q = train.quality.mean(axis=0)
-    mean_c = train.cost.mean(axis=0)
-    strong = int(np.lexsort((mean_c, -mean_q))[0])
-    weak = int(np.lexsort((-mean_q, mean_c))[0])
-    return strong, weak, np.lexsort((-mean_q, mean_c))
-
-
-def run_predictors(
-    long_path: str | Path,
-    split_path: str | Path,
-    stream_path: str | Path,
-    features_path: str | Path,
-    latency_path: str | Path | None,
-    out_path: str | Path,
-    calib_path: str | Path,
-    *,
-    experiment: str,
-    holdout: Sequence[str] | None,
-    predictor: dict,
-    calibration: dict,
-    tau_seconds: float,
-    latency_impute: str,
-    knn_k: int,
-    seed: int,
-    domain_labels: str = "dataset",
-) -> None:
-    """Rule entry point: fit every predictor on train, predict the test stream.
-
-    Calibrators are fit on out-of-fold predictions of the training split (folds grouped by
-    domain for OOD experiments), never on in-sample predictions.
-    """
-    train, test, events, models = load_splits(
-        long_path, split_path, stream_path, experiment, domain_labels
-    )
-    feats = load_npz(features_path)
-    if not np.array_equal(feats["test_qids"], test.qids.astype(str)):
-        raise ValueError(f"{features_path} was built for another stream; rerun build_features")
-    X_train, X_test = feats["X_train"], feats["X_test"]
-
-    qp = QualityPredictor(
-        kind=predictor.get("kind", "logistic"), C=predictor.get("C", 1.0), random_state=seed
-    )
-    groups = train.domains if holdout else None
-    oof = cross_fit_predict(
-        qp, X_train, train.quality, groups=groups, n_splits=predictor.get("cv_folds", 5), seed=seed
-    )
-    calibrator = DomainCalibrator(
-        method=calibration.get("method", "platt"),
-        per_domain=calibration.get("per_domain", True),
-        shrinkage=calibration.get("shrinkage", 50.0),
-        min_domain_samples=calibration.get("min_domain_samples", 20),
-    ).fit(oof, train.quality, train.domains)
-    qp.fit(X_train, train.quality)
-    q_raw = qp.predict(X_test)
-    q_cal = calibrator.predict(q_raw, test.domains)
-
-    cost_model = LogTargetRegressor().fit(X_train, train.cost)
-    c_hat = cost_model.predict(X_test)
-    if latency_path is None:
-        L_test = np.full(test.quality.shape, np.nan)
-        v_hat = np.zeros(test.quality.shape)
-    else:
-        lat_log = read_latency_log(latency_path)
-        L_train = latency_matrix(
-            list(train.qids), models, lat_log, impute=latency_impute, source=str(latency_path)
-        )
-        L_test = latency_matrix(
-            list(test.qids), models, lat_log, impute=latency_impute, source=str(latency_path)
-        )
-        v_hat = LogTargetRegressor().fit(X_train, L_train).prob_above(X_test, tau_seconds)
-
-    strong, weak, cost_order = strong_and_weak(train)
-    wins = train.quality[:, strong] > train.quality[:, weak]
-    p_win = WinPredictor().fit(X_train, wins).predict_proba(X_test)
-    q_llmrec = JointRanker(random_state=seed).fit(X_train, train.quality).predict(X_test)
-    q_knn = KNNQuality(k=knn_k).fit(X_train, train.quality).predict(X_test)
-
-    dataset = read_parquet_metadata(long_path).get("dataset", "routerbench")
-    arrays = {
-        "models": np.asarray(models),
-        "qids": test.qids.astype(str),
-        "domains": test.domains.astype(str),
-        "train_domains": np.unique(train.domains).astype(str),
-        "ts": events["offset_s"].to_numpy(float)
-        if "offset_s" in events
-        else events["ts"].to_numpy(float),
-        "q_raw": q_raw,
-        "q_cal": q_cal,
-        "q_llmrec": q_llmrec,
-        "q_knn": q_knn,
-        "p_win": p_win,
-        "c_hat": c_hat,
-        "v_hat": v_hat,
-        "quality": test.quality,
-        "cost": test.cost,
-        "latency": L_test,
-        "strong": np.int64(strong),
-        "weak": np.int64(weak),
-        "cost_order": cost_order,
-        "dataset": np.asarray(dataset),
-    }
-    write_with(_NpzWriter(arrays), _npz(out_path))
-    rows = calibration_table(
-        {"raw": q_raw, "calibrated": q_cal}, test.quality, test.domains, models
-    )
-    write_with(lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False), calib_path)
-    log.info(
-        "predictors for %s: %d train / %d test queries, %d models; strong=%s weak=%s; "
-        "test ECE (all models) raw %.4f -> calibrated %.4f",
-        experiment,
-        len(train.qids),
-        len(test.qids),
-        len(models),
-        models[strong],
-        models[weak],
-        np.mean([r["ece"] for r in rows if r["domain"] == "all" and r["stage"] == "raw"]),
-        np.mean([r["ece"] for r in rows if r["domain"] == "all" and r["stage"] == "calibrated"]),
-    )
-
-
 def context_and_outcomes(
     pred: dict, decision_info: str, tau_seconds: float
 ) -> tuple[Context, Outcomes]:
     """What the routers may see and what is revealed afterwards, from ``predictions.npz``.
 
-    ``predicted`` decisions see predicted cost and P(latency > tau); ``oracle`` decisions see
-    the realised cost and SLO violation (the original scripts' clairvoyant setting).
+    ``predicted`` decisions see predicted cost and the load-aware forecast of P(latency > tau);
+    ``oracle`` decisions see the realised cost and SLO violation (the original scripts'
+    clairvoyant setting). Both see the load observable at each arrival.
     """
     if decision_info not in DECISION_INFO:
         raise ValueError(
             f"decision_info={decision_info!r} is not valid; choose one of {list(DECISION_INFO)}"
+        )
+    fitted_tau = float(pred["tau_seconds"])
+    if fitted_tau != float(tau_seconds):
+        raise ValueError(
+            f"the predictions were fit for tau_seconds={fitted_tau:g}, not {tau_seconds:g}; "
+            "rerun fit_predictors"
         )
     latency = pred["latency"]
     has_latency = not np.isnan(latency).all()
@@ -411,6 +95,9 @@ def context_and_outcomes(
     oracle = decision_info == "oracle"
     domains = pred["domains"]
     codes = pd.Categorical(domains, categories=sorted(set(domains))).codes.astype(np.int64)
+    forecast = None
+    if has_latency and not oracle:
+        forecast = LatencyForecast(pred["lat_loc"], pred["lat_scale"], fitted_tau)
     ctx = Context(
         q_cal=pred["q_cal"],
         cost=pred["cost"] if oracle else pred["c_hat"],
@@ -419,6 +106,8 @@ def context_and_outcomes(
         ts=pred["ts"],
         q_extra={"llmrec": pred["q_llmrec"], "knn": pred["q_knn"], "calibrated": pred["q_cal"]},
         p_win=pred["p_win"],
+        load=pred["load"],
+        latency=forecast,
     )
     return ctx, outcomes
 
@@ -431,8 +120,16 @@ def per_query_frame(
     ctx: Context,
     outcomes: Outcomes,
     q_pred: np.ndarray,
+    *,
+    pred_cost: np.ndarray | None = None,
+    pred_violation: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per-query rows (:data:`PER_QUERY_COLUMNS`) of one policy's choices over the stream."""
+    """Per-query rows (:data:`PER_QUERY_COLUMNS`) of one policy's choices over the stream.
+
+    ``pred_*`` are what the policy predicted for its choice: ``q_pred`` (a matrix) and the
+    context's cost and violation terms, unless a policy's own (``pred_cost``,
+    ``pred_violation``, one value per request) are given.
+    """
     rows = np.arange(len(choice))
     latency = outcomes.latency[rows, choice]
     return pd.DataFrame(
@@ -448,34 +145,126 @@ def per_query_frame(
             "latency_s": latency,
             "slo_violation": np.where(np.isnan(latency), np.nan, outcomes.violation[rows, choice]),
             "pred_quality": q_pred[rows, choice],
-            "pred_cost": ctx.cost[rows, choice],
-            "pred_violation": ctx.viol[rows, choice],
+            "pred_cost": ctx.cost[rows, choice] if pred_cost is None else pred_cost,
+            "pred_violation": ctx.viol[rows, choice] if pred_violation is None else pred_violation,
         }
     )
 
 
 def lambda_free_policies(pred: dict, outcomes: Outcomes, params: dict, seed: int) -> list:
-    """(name, policy, quality estimate) for every policy that has no lambda."""
+    """(name, policy) for every policy without a cost weight (budget ones aside)."""
     models = [str(m) for m in pred["models"]]
     strong = int(pred["strong"])
     out = [
-        ("random", RandomPolicy(seed=seed), "q_cal"),
-        ("cheapest", CheapestPolicy(), "q_cal"),
-        ("always_strong", FixedPolicy(strong, name="always_strong"), "q_cal"),
+        ("random", RandomPolicy(seed=seed)),
+        ("cheapest", CheapestPolicy()),
+        ("always_strong", FixedPolicy(strong, name="always_strong")),
     ]
+    out += [(f"single:{m}", FixedPolicy(j, name=f"single:{m}")) for j, m in enumerate(models)]
     out += [
-        (f"single:{m}", FixedPolicy(j, name=f"single:{m}"), "q_cal") for j, m in enumerate(models)
-    ]
-    out += [
-        ("oracle", OraclePolicy(outcomes), "q_cal"),
-        ("cascade", CascadePolicy(pred["cost_order"], params["cascade_threshold"]), "q_cal"),
-        (
-            "routellm",
-            RouteLLMPolicy(strong, int(pred["weak"]), params["routellm_threshold"]),
-            "q_cal",
-        ),
+        ("oracle", OraclePolicy(outcomes)),
+        ("cascade", CascadePolicy(pred["cost_order"], params["cascade_threshold"])),
+        ("routellm", RouteLLMPolicy(strong, int(pred["weak"]), params["routellm_threshold"])),
     ]
     return out
+
+
+def budget_policies(
+    pred: dict, budget_cost: float, budget_viol: float
+) -> tuple[list[tuple[str, ScalarisedPolicy]], dict]:
+    """mixllm_budget and llmrec_budget: weights chosen on the train split's out-of-fold
+    predictions to meet both budgets (:func:`dacr.route.budget.choose_budget_lambdas`)."""
+    out, info = [], {}
+    for name, quality, train_q in (
+        ("mixllm_budget", "calibrated", pred["train_q_cal"]),
+        ("llmrec_budget", "llmrec", pred["train_q_llmrec"]),
+    ):
+        chosen = choose_budget_lambdas(
+            train_q, pred["train_c_hat"], pred["train_v_hat"], budget_cost, budget_viol
+        )
+        if not chosen.feasible_on_train:
+            log.warning(
+                "%s: no cost weight meets B=%g and delta=%g even on the training predictions; "
+                "using the closest (%s)",
+                name,
+                budget_cost,
+                budget_viol,
+                chosen.summary(),
+            )
+        out.append((name, ScalarisedPolicy(name, quality, chosen.lambda_cost, chosen.lambda_lat)))
+        info[name] = chosen.summary()
+    return out, info
+
+
+def run_baselines(
+    predictions_path: str | Path,
+    out_path: str | Path,
+    info_path: str | Path,
+    *,
+    decision_info: str,
+    tau_seconds: float,
+    cascade_threshold: float,
+    routellm_threshold: float,
+    budget_cost: float,
+    budget_viol: float,
+    seed: int,
+) -> pd.DataFrame:
+    """Rule entry point: every policy without a cost weight, over the test stream.
+
+    Also the budget policies (the constrained oracle, mixllm_budget, llmrec_budget); their
+    LP solution and chosen weights go to ``info_path`` (JSON). An infeasible constrained
+    oracle has no per-query rows and says so there.
+    """
+    pred = load_npz(predictions_path)
+    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
+    params = {"cascade_threshold": cascade_threshold, "routellm_threshold": routellm_threshold}
+    policies = lambda_free_policies(pred, outcomes, params, seed)
+    budgeted, info = budget_policies(pred, budget_cost, budget_viol)
+    oracle = ConstrainedOraclePolicy(outcomes, budget_cost, budget_viol).solve()
+    info["constrained_oracle"] = oracle.summary()
+    frames = [
+        per_query_frame(name, None, replay(policy, ctx, outcomes), pred, ctx, outcomes, ctx.q_cal)
+        for name, policy in policies + budgeted
+    ]
+    if oracle.feasible:
+        frames.append(
+            per_query_frame(
+                "constrained_oracle", None, oracle.choice, pred, ctx, outcomes, ctx.q_cal
+            )
+        )
+    else:
+        log.warning(
+            "constrained oracle infeasible: no routing of this stream meets B=%g and delta=%g",
+            budget_cost,
+            budget_viol,
+        )
+    per_query = pd.concat(frames, ignore_index=True)
+    write_parquet(per_query, out_path)
+    write_json(info, info_path)
+    return per_query
+
+
+def dacr_frames(
+    pred: dict, ctx: Context, outcomes: Outcomes, lam: float, dacr: dict, seed: int
+) -> tuple[pd.DataFrame, DACRTrace]:
+    """Per-query rows of DACR at cost weight ``lam``, and its trace; its ``pred_*`` columns
+    are its own online-corrected estimates of the model it chose."""
+    policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
+    trace = policy.replay(ctx, outcomes)
+    q_dacr = ctx.q_cal.copy()
+    q_dacr[np.arange(ctx.n), trace.choice] = trace.q_tilde
+    frame = per_query_frame(
+        "dacr",
+        lam,
+        trace.choice,
+        pred,
+        ctx,
+        outcomes,
+        q_dacr,
+        pred_cost=trace.pred_cost,
+        pred_violation=trace.pred_viol,
+    )
+    return frame, trace
 
 
 def lambda_policy_frames(
@@ -487,21 +276,14 @@ def lambda_policy_frames(
     dacr: dict,
     seed: int,
 ) -> tuple[list[pd.DataFrame], DACRTrace]:
-    """Per-query rows of mixllm, llmrec, knn and DACR at cost weight ``lam``, and DACR's trace.
-
-    DACR's ``pred_quality`` is its online-corrected estimate of the model it chose.
-    """
+    """Per-query rows of mixllm, llmrec, knn and DACR at cost weight ``lam``, and DACR's trace."""
     frames = []
     for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
         choice = replay(ScalarisedPolicy(name, quality, lam, lambda_lat), ctx, outcomes)
         q = ctx.q_extra[quality]
         frames.append(per_query_frame(name, lam, choice, pred, ctx, outcomes, q))
-    policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
-    trace = policy.replay(ctx, outcomes)
-    q_dacr = ctx.q_cal.copy()
-    q_dacr[np.arange(ctx.n), trace.choice] = trace.q_tilde
-    frames.append(per_query_frame("dacr", lam, trace.choice, pred, ctx, outcomes, q_dacr))
-    return frames, trace
+    frame, trace = dacr_frames(pred, ctx, outcomes, lam, dacr, seed)
+    return [*frames, frame], trace
 
 
 def online_end_quality(ctx: Context, trace: DACRTrace) -> np.ndarray:
@@ -509,73 +291,84 @@ def online_end_quality(ctx: Context, trace: DACRTrace) -> np.ndarray:
     return np.clip(ctx.q_cal + trace.bias[:, ctx.domain].T, 0.0, 1.0)
 
 
-def run_policies(
+def online_end_violation(ctx: Context, trace: DACRTrace) -> np.ndarray | None:
+    """P(latency > tau) with DACR's latency corrections at the end of the stream (None when
+    decisions do not use a latency forecast)."""
+    if ctx.latency is None:
+        return None
+    return ctx.latency.p_violation(trace.lat_shift[:, ctx.domain].T)
+
+
+def online_calibration(pred: dict, ctx: Context, outcomes: Outcomes, trace: DACRTrace):
+    """ECE rows of DACR's end-of-stream estimates: quality, and violation when forecast."""
+    models, domains = list(pred["models"]), pred["domains"]
+    stage = {"online_end": online_end_quality(ctx, trace)}
+    rows = calibration_table(stage, outcomes.quality, domains, models, target="quality")
+    v_end = online_end_violation(ctx, trace)
+    if v_end is not None:
+        rows += calibration_table(
+            {"online_end": v_end}, outcomes.violation, domains, models, target="violation"
+        )
+    return pd.DataFrame(rows)
+
+
+def run_lambda(
     predictions_path: str | Path,
     out_path: str | Path,
+    trace_path: str | Path,
+    calib_path: str | Path,
     *,
-    lam: float | None,
+    lam: float,
     decision_info: str,
     tau_seconds: float,
     lambda_lat: float,
-    cascade_threshold: float,
-    routellm_threshold: float,
     dacr: dict,
     seed: int,
-    trace_path: str | Path | None = None,
-    calib_path: str | Path | None = None,
 ) -> pd.DataFrame:
-    """Rule entry point: replay the policies of one job over the test stream.
-
-    ``lam=None`` runs the lambda-free policies; a number runs mixllm, llmrec, knn and DACR
-    with that cost weight (and writes DACR's trace and end-of-stream calibration).
-    """
-    if lam is not None and lam < 0:
+    """Rule entry point: mixllm, llmrec, knn and DACR at cost weight ``lam`` over the test
+    stream, DACR's trace and its end-of-stream calibration."""
+    if lam < 0:
         raise ValueError(f"lambda_cost={lam} must be >= 0")
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
-    frames = []
-    if lam is None:
-        params = {"cascade_threshold": cascade_threshold, "routellm_threshold": routellm_threshold}
-        for name, policy, _ in lambda_free_policies(pred, outcomes, params, seed):
-            frames.append(
-                per_query_frame(
-                    name, None, replay(policy, ctx, outcomes), pred, ctx, outcomes, ctx.q_cal
-                )
-            )
-    else:
-        frames, trace = lambda_policy_frames(pred, ctx, outcomes, lam, lambda_lat, dacr, seed)
-        if trace_path is not None:
-            write_parquet(dacr_trace_frame(lam, trace, frames[-1]), trace_path)
-        if calib_path is not None:
-            rows = calibration_table(
-                {"online_end": online_end_quality(ctx, trace)},
-                outcomes.quality,
-                pred["domains"],
-                list(pred["models"]),
-            )
-            write_with(
-                lambda tmp: pd.DataFrame(rows).assign(lambda_cost=lam).to_csv(tmp, index=False),
-                calib_path,
-            )
+    frames, trace = lambda_policy_frames(pred, ctx, outcomes, lam, lambda_lat, dacr, seed)
+    budgets = (dacr.get("budget_cost", 0.0055), dacr.get("budget_viol", 0.10))
+    write_parquet(dacr_trace_frame(lam, trace, frames[-1], ctx, *budgets), trace_path)
+    calib = online_calibration(pred, ctx, outcomes, trace).assign(lambda_cost=lam)
+    write_with(lambda tmp: calib.to_csv(tmp, index=False), calib_path)
     per_query = pd.concat(frames, ignore_index=True)
     write_parquet(per_query, out_path)
     return per_query
 
 
-def dacr_trace_frame(lam: float, trace, per_query: pd.DataFrame) -> pd.DataFrame:
-    """t, lambda, mu_c, mu_l, running mean cost and running violation rate of a DACR replay."""
+def dacr_trace_frame(
+    lam: float,
+    trace: DACRTrace,
+    per_query: pd.DataFrame,
+    ctx: Context,
+    budget_cost: float,
+    budget_viol: float,
+) -> pd.DataFrame:
+    """Per decision of a DACR replay: stream time, observable load, dual prices, running mean
+    cost (and its ratio to B) and running violation rate, with the budgets."""
     t = np.arange(1, len(trace.choice) + 1)
     viol = per_query["slo_violation"].to_numpy(float)
+    running_cost = np.cumsum(per_query["cost"].to_numpy(float)) / t
     return pd.DataFrame(
         {
             "t": t - 1,
             "lambda_cost": float(lam),
+            "offset_s": np.asarray(ctx.ts, dtype=float),
+            "load": np.ones(ctx.n) if ctx.load is None else np.asarray(ctx.load, dtype=float),
             "mu_c": trace.mu_c,
             "mu_l": trace.mu_l,
-            "running_mean_cost": np.cumsum(per_query["cost"].to_numpy(float)) / t,
+            "running_mean_cost": running_cost,
+            "running_cost_ratio": running_cost / budget_cost,
             "running_violation_rate": np.cumsum(np.nan_to_num(viol)) / t
             if not np.isnan(viol).all()
             else np.nan,
+            "budget_cost": float(budget_cost),
+            "budget_viol": float(budget_viol),
         }
     )
 
@@ -645,7 +438,7 @@ def run_aggregate(
     metrics = metrics.assign(
         decision_info=decision_info,
         dataset=dataset,
-        upper_bound=metrics["policy"].eq("oracle"),
+        upper_bound=metrics["policy"].isin(UPPER_BOUNDS),
     )
     metrics = (
         metrics.assign(_o=_policy_order(metrics["policy"]))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
+
+from dacr.io import write_npz
+from dacr.splits import embeddings_for, load_splits
 
 log = logging.getLogger(__name__)
 
@@ -228,3 +232,47 @@ def build_features(
         train_parts.append(domain_onehot(train_domains, train_domains))
         test_parts.append(domain_onehot(test_domains, train_domains))
     return np.hstack(train_parts), np.hstack(test_parts)
+
+
+def run_features(
+    long_path: str | Path,
+    split_path: str | Path,
+    stream_path: str | Path,
+    out_path: str | Path,
+    *,
+    experiment: str,
+    features: dict,
+    seed: int,
+    embeddings_path: str | Path | None = None,
+    n_jobs: int = 1,
+) -> None:
+    """Rule entry point: query features of both splits, fit on train prompts only."""
+    train, test, _, _ = load_splits(long_path, split_path, stream_path, experiment)
+    cfg = dict(features)
+    emb_train = emb_test = None
+    if embeddings_path is not None:
+        emb_train = embeddings_for(embeddings_path, train.qids)
+        emb_test = embeddings_for(embeddings_path, test.qids)
+    X_train, X_test = build_features(
+        train.prompts,
+        test.prompts,
+        train_domains=train.domains,
+        test_domains=test.domains,
+        kind=cfg.get("kind", "tfidf_svd"),
+        svd_dim=cfg.get("svd_dim", 64),
+        char_ngrams=cfg.get("char_ngrams", True),
+        char_max_chars=cfg.get("char_max_chars", 300),
+        n_jobs=n_jobs,
+        domain_onehot_features=cfg.get("domain_onehot", False),
+        embeddings_train=emb_train,
+        embeddings_test=emb_test,
+        seed=seed,
+    )
+    arrays = {
+        "X_train": X_train,
+        "X_test": X_test,
+        "train_qids": train.qids.astype(str),
+        "test_qids": test.qids.astype(str),
+    }
+    write_npz(arrays, out_path)
+    log.info("features: train %s, test %s", X_train.shape, X_test.shape)

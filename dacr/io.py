@@ -1,4 +1,4 @@
-"""Reading and writing dacr's files: restricted pickle loading, long-form parquet, JSONL.
+"""Reading and writing dacr's files: restricted pickle loading, parquet, JSONL, npz, JSON.
 
 All writers go through a temporary file in the target folder and ``os.replace`` so that a crash
 never leaves a partial file under the final name.
@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -228,3 +229,40 @@ def write_with(writer: Callable[[Path], None], path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         writer(tmp)
     return Path(path)
+
+
+def _npz_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: feature and prediction files must end in .npz")
+    return path
+
+
+def write_npz(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Write arrays as an uncompressed ``.npz`` (no pickled objects), atomically.
+
+    ``np.savez`` appends '.npz' to names without it, so it writes to an open file instead.
+    """
+
+    def writer(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            np.savez(fh, **arrays)
+
+    return write_with(writer, _npz_path(path))
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` written by dacr (no pickled objects)."""
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def write_json(obj: dict, path: str | Path) -> Path:
+    """Write a JSON document (sorted keys, indented), atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n"
+    return write_with(lambda tmp: tmp.write_text(text), path)
+
+
+def read_json(path: str | Path) -> dict:
+    """Read a JSON document written by :func:`write_json`."""
+    return json.loads(Path(path).read_text())

@@ -183,12 +183,18 @@ def cross_fit_predict(
     groups: np.ndarray | None = None,
     n_splits: int = 5,
     seed: int = 0,
+    method: str = "predict",
 ) -> np.ndarray:
-    """Out-of-fold predictions: each training row predicted by a model that never saw it."""
+    """Out-of-fold predictions: each training row predicted by a model that never saw it.
+
+    ``method`` names the prediction method of the fitted estimator (``predict_log`` for the
+    log-scale regressors).
+    """
     splitter, groups = cv_splitter(groups, n_splits, seed)
     oof = np.full(Q.shape, np.nan)
     for fit_idx, pred_idx in splitter.split(X, groups=groups):
-        oof[pred_idx] = clone(estimator).fit(X[fit_idx], Q[fit_idx]).predict(X[pred_idx])
+        fitted = clone(estimator).fit(X[fit_idx], Q[fit_idx])
+        oof[pred_idx] = getattr(fitted, method)(X[pred_idx])
     return oof
 
 
@@ -244,7 +250,9 @@ class LogTargetRegressor(BaseEstimator):
 
     ``predict`` returns the mean on the original scale (Duan's smearing: exp(prediction) times
     the mean of exp(residuals) per model); ``prob_above(X, threshold)`` is P(target > threshold)
-    under a per-model log-normal residual.
+    under a per-model log-normal residual. Features are clipped to their training range before
+    predicting: a linear model in log space extrapolates exponentially, and prompts of an
+    unseen domain (a 5-shot math prompt with dozens of question marks) fall far outside it.
     """
 
     def __init__(self, alpha: float = 1.0, floor: float = 1e-9) -> None:
@@ -258,6 +266,7 @@ class LogTargetRegressor(BaseEstimator):
         if (Y < 0).any():
             raise ValueError("negative targets: costs and latencies must be >= 0")
         logy = np.log(np.maximum(Y, self.floor))
+        self.x_min_, self.x_max_ = X.min(axis=0), X.max(axis=0)
         self.model_ = Ridge(alpha=self.alpha).fit(X, logy)
         resid = logy - self.model_.predict(X).reshape(logy.shape)
         self.smear_ = np.exp(resid).mean(axis=0)
@@ -266,7 +275,8 @@ class LogTargetRegressor(BaseEstimator):
 
     def predict_log(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "model_")
-        pred = self.model_.predict(np.asarray(X, dtype=np.float64))
+        X = np.clip(np.asarray(X, dtype=np.float64), self.x_min_, self.x_max_)
+        pred = self.model_.predict(X)
         return pred.reshape(len(pred), -1)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -275,6 +285,79 @@ class LogTargetRegressor(BaseEstimator):
     def prob_above(self, X: np.ndarray, threshold: float) -> np.ndarray:
         z = (np.log(threshold) - self.predict_log(X)) / self.sigma_
         return 1.0 - ndtr(z)
+
+
+class LatencyForecaster(BaseEstimator):
+    """Per-model log-normal latency forecast from query features and the observable load.
+
+    ``log latency_s = ridge(x) + log(load) + e``: the ridge learns the latency a model would
+    have at load 1 (the training target is ``latency_s / load``), the load multiplier
+    observable at arrival scales it (the queueing prior of :func:`dacr.stream.load_multiplier`),
+    and the residual ``e`` of model m is ``N(offset_[m], scale_[m] ** 2)`` with mean and spread
+    of **out-of-fold** residuals (folds grouped by domain for OOD experiments). In-sample
+    residuals of a low-capacity ridge are far too narrow for unseen domains; out-of-fold ones
+    carry the domain shift a test stream will see.
+
+    Parameters
+    ----------
+    alpha
+        Ridge penalty.
+    n_splits
+        Cross-fitting folds.
+    random_state
+        Seed of the (IID) fold assignment.
+    """
+
+    def __init__(self, alpha: float = 1.0, n_splits: int = 5, random_state: int = 0) -> None:
+        self.alpha = alpha
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def fit(
+        self,
+        X: np.ndarray,
+        latency_s: np.ndarray,
+        load: np.ndarray,
+        groups: np.ndarray | None = None,
+    ) -> LatencyForecaster:
+        load = _check_load(load, len(X))
+        target = np.asarray(latency_s, dtype=np.float64) / load[:, None]
+        base = LogTargetRegressor(alpha=self.alpha)
+        self.model_ = clone(base).fit(X, target)
+        oof = cross_fit_predict(
+            base,
+            np.asarray(X, dtype=np.float64),
+            target,
+            groups=groups,
+            n_splits=self.n_splits,
+            seed=self.random_state,
+            method="predict_log",
+        )
+        resid = np.log(np.maximum(target, base.floor)) - oof
+        self.offset_ = resid.mean(axis=0)
+        self.scale_ = np.maximum(resid.std(axis=0), 1e-3)
+        self.oof_loc_ = oof + self.offset_ + np.log(load)[:, None]
+        return self
+
+    def loc(self, X: np.ndarray, load: np.ndarray) -> np.ndarray:
+        """Calibrated log-latency location per (query, model) at the given loads."""
+        check_is_fitted(self, "model_")
+        load = _check_load(load, len(X))
+        return self.model_.predict_log(X) + self.offset_ + np.log(load)[:, None]
+
+    def loc_raw(self, X: np.ndarray, load: np.ndarray) -> np.ndarray:
+        """In-sample location (no out-of-fold offset): the uncalibrated forecast."""
+        check_is_fitted(self, "model_")
+        return self.model_.predict_log(X) + np.log(_check_load(load, len(X)))[:, None]
+
+
+def _check_load(load: np.ndarray, n: int) -> np.ndarray:
+    load = np.asarray(load, dtype=np.float64)
+    if load.shape != (n,):
+        raise ValueError(f"load has shape {load.shape}; expected one value per query ({n})")
+    if not (np.isfinite(load).all() and (load > 0).all()):
+        raise ValueError(f"load multipliers must be finite and > 0; min {np.nanmin(load)}")
+    return load
 
 
 class WinPredictor(BaseEstimator):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import platform
@@ -36,6 +37,45 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str | None]
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def module_files(modules: tuple[str, ...] | list[str]) -> list[Path]:
+    """The source files of ``dacr.<name>`` modules and of every dacr module they import,
+    transitively (a subpackage name stands for its ``__init__``), sorted."""
+    package = Path(__file__).parent
+    seen: dict[str, Path] = {}
+    todo = [(f"dacr.{name}", True) for name in modules]
+    while todo:
+        name, required = todo.pop()
+        if name in seen or name.split(".")[0] != "dacr":
+            continue
+        rel = Path(*name.split(".")[1:])
+        path = package / rel / "__init__.py"
+        if not path.exists():
+            path = (package / rel).with_suffix(".py")
+        if not path.exists():
+            if required:
+                raise FileNotFoundError(f"no dacr module {name!r} (looked for {path})")
+            continue  # ``from dacr.x import name``: a function, not a submodule
+        seen[name] = path
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                todo.append((node.module, True))
+                todo += [(f"{node.module}.{a.name}", False) for a in node.names]
+            elif isinstance(node, ast.Import):
+                todo += [(a.name, True) for a in node.names]
+    return sorted(p for n, p in seen.items() if n != "dacr")
+
+
+def code_digest(modules: tuple[str, ...] | list[str]) -> str:
+    """dacr's version plus a digest of the library code that ``modules`` run (imports
+    followed transitively), for a rule's params: a job reruns when that code changes."""
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for path in module_files(modules):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
 def config_hash(config_slice: dict) -> str:

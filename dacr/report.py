@@ -15,16 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dacr.compliance import budget_compliance, budget_lines
 from dacr.evaluate import (
     LAMBDA_POLICIES,
     context_and_outcomes,
+    dacr_frames,
     lambda_policy_frames,
-    load_npz,
     online_end_quality,
     per_query_frame,
     summarize,
 )
-from dacr.io import write_parquet, write_with
+from dacr.io import load_npz, read_json, write_parquet, write_with
 from dacr.metrics import (
     apgr,
     bootstrap_aiq,
@@ -45,7 +46,7 @@ from dacr.plots import (
     plot_reliability,
     plot_violation_cost,
 )
-from dacr.policies import CascadePolicy, DACRPolicy, RouteLLMPolicy, replay
+from dacr.route import CascadePolicy, RouteLLMPolicy, replay
 
 log = logging.getLogger(__name__)
 
@@ -145,16 +146,19 @@ def run_summary(
     curves_path: str | Path,
     metrics_path: str | Path,
     predictions_path: str | Path,
+    budget_info_path: str | Path,
     *,
     router_summary_path: str | Path,
     comparisons_path: str | Path,
+    compliance_path: str | Path,
     summary_path: str | Path,
     experiment: str,
     n_resamples: int,
     seed: int,
 ) -> pd.DataFrame:
     """Rule entry point: AIQ (both normalisations, with CIs), APGR/CPT, Pareto distances,
-    paired DACR-vs-baseline comparisons (Holm-adjusted), and ``summary.md``."""
+    paired DACR-vs-baseline comparisons (Holm-adjusted), budget compliance and regret against
+    the constrained oracle, and ``summary.md``."""
     per_query = pd.read_parquet(per_query_path)
     curves = pd.read_parquet(curves_path)
     metrics = pd.read_csv(metrics_path)
@@ -181,7 +185,12 @@ def run_summary(
         n_resamples=n_resamples,
     )
     write_with(lambda tmp: comparisons.to_csv(tmp, index=False), comparisons_path)
-    text = summary_markdown(experiment, metrics, summary)
+    compliance = budget_compliance(
+        per_query, metrics, read_json(budget_info_path), n_resamples=n_resamples, seed=seed
+    )
+    write_with(lambda tmp: compliance.to_csv(tmp, index=False), compliance_path)
+    text = summary_markdown(experiment, metrics, summary) + "\n".join(budget_lines(compliance))
+    text = text.rstrip("\n") + "\n"
     write_with(lambda tmp: tmp.write_text(text), summary_path)
     log.info("router summary of %s:\n%s", experiment, summary.to_string(index=False))
     return summary
@@ -274,8 +283,7 @@ def run_plots(
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     lams = sorted(per_query.loc[per_query["policy"] == "dacr", "lambda_cost"].unique())
     lam = float(lams[len(lams) // 2])
-    policy = DACRPolicy(lambda_cost=lam, n_domains=int(ctx.domain.max()) + 1, seed=seed, **dacr)
-    trace = policy.replay(ctx, outcomes)
+    _, trace = dacr_frames(pred, ctx, outcomes, lam, dacr, seed)
     stages = {
         "raw": pred["q_raw"],
         "calibrated": pred["q_cal"],
@@ -283,15 +291,7 @@ def run_plots(
     }
     table = reliability_table(stages, pred["quality"], [str(m) for m in pred["models"]])
     paths.append(plot_reliability(table, out_dir / "reliability.png", info))
-    paths.append(
-        plot_dacr_trace(
-            pd.read_parquet(trace_path),
-            dacr.get("budget_cost"),
-            dacr.get("budget_viol"),
-            out_dir / "dacr_trace.png",
-            info,
-        )
-    )
+    paths.append(plot_dacr_trace(pd.read_parquet(trace_path), out_dir / "dacr_trace.png", info))
     by_domain = pd.read_csv(by_domain_path)
     paths.append(plot_domain_heatmap(by_domain, out_dir / "domain_heatmap.png", info))
     return paths

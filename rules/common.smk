@@ -1,5 +1,4 @@
 # Helpers for every stage: input and params functions (get_*) and path formatting.
-import hashlib
 import json
 import os
 import re
@@ -9,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import dacr
+from dacr.provenance import code_digest
 
 LONG_FORM = "results/data/routerbench_long.parquet"
 PLOTS = (
@@ -79,16 +79,10 @@ def get_dataset_provenance():
 
 
 def get_code_version(*modules):
-    """dacr's version plus a digest of the library modules a rule runs.
-
-    A params entry, so Snakemake reruns a job when the code it depends on changes (it does
-    not see library code otherwise), and only those jobs.
-    """
-    digest = hashlib.sha256()
-    package = Path(dacr.__file__).parent
-    for name in sorted(set(modules) | {"io", "logs"}):
-        digest.update((package / f"{name}.py").read_bytes())
-    return f"{dacr.__version__}+{digest.hexdigest()[:12]}"
+    """dacr's version plus a digest of the library code a rule runs (its modules and what
+    they import). A params entry, so Snakemake reruns a job when that code changes (it does
+    not see library code otherwise), and only those jobs."""
+    return code_digest(modules)
 
 
 def get_experiment(wildcards):
@@ -193,19 +187,34 @@ def get_stage_outputs(experiment):
             f"results/{experiment}/lodo_heatmap.png",
         ]
     plots = [f"results/{experiment}/plots/{name}.png" for name in PLOTS]
-    return plots + [
-        f"results/{experiment}/{name}"
-        for name in (
-            "metrics.csv",
-            "metrics_by_domain.csv",
-            "calibration_ece.csv",
-            "per_query.parquet",
-            "dacr_trace.parquet",
-            "manifest.json",
-            "router_summary.csv",
-            "comparisons.csv",
-            "summary.md",
-        )
+    return (
+        plots
+        + [
+            f"results/{experiment}/{name}"
+            for name in (
+                "metrics.csv",
+                "metrics_by_domain.csv",
+                "calibration_ece.csv",
+                "per_query.parquet",
+                "dacr_trace.parquet",
+                "manifest.json",
+                "router_summary.csv",
+                "comparisons.csv",
+                "budget_compliance.csv",
+                "summary.md",
+            )
+        ]
+        + get_sweep_outputs(experiment)
+    )
+
+
+def get_sweep_outputs(experiment):
+    """The budget sweep's table and figure, when the experiment sets budget_sweep."""
+    if not config["experiments"][experiment].get("budget_sweep"):
+        return []
+    return [
+        f"results/{experiment}/budget_curve.parquet",
+        f"results/{experiment}/plots/budget_curve.png",
     ]
 
 
@@ -315,10 +324,15 @@ def get_eval_stream(wildcards):
 
 
 def get_baseline_params(wildcards):
-    """Everything the lambda-free policies depend on."""
+    """Everything the lambda-free and budget policies depend on."""
     ev = get_eval_config(wildcards)
     keys = ("decision_info", "tau_seconds", "cascade_threshold", "routellm_threshold")
-    return {**{k: ev[k] for k in keys}, "seed": config["seed"]}
+    return {
+        **{k: ev[k] for k in keys},
+        "budget_cost": ev["dacr"]["budget_cost"],
+        "budget_viol": ev["dacr"]["budget_viol"],
+        "seed": config["seed"],
+    }
 
 
 def get_lambda_params(wildcards):
@@ -379,6 +393,23 @@ def get_curve_params(wildcards):
 def get_bootstrap_params():
     """Resamples and seed of every bootstrap interval."""
     return {"n_resamples": config["bootstrap_resamples"], "seed": config["seed"]}
+
+
+def get_sweep_params(wildcards):
+    """Everything the budget sweep depends on."""
+    ev, exp = get_eval_config(wildcards), get_experiment(wildcards)
+    if not exp.get("budget_sweep"):
+        raise ValueError(
+            f"experiment {wildcards.experiment!r} has no budget_sweep; set "
+            f"experiments.{wildcards.experiment}.budget_sweep: [B, ...] to sweep cost budgets"
+        )
+    return {
+        "budgets": [float(b) for b in exp["budget_sweep"]],
+        "decision_info": ev["decision_info"],
+        "tau_seconds": ev["tau_seconds"],
+        "dacr": ev["dacr"],
+        "seed": config["seed"],
+    }
 
 
 def get_plot_params(wildcards):

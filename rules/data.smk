@@ -35,7 +35,7 @@ rule make_synthetic_routerbench:
         seed=config["dataset"]["synthetic"]["seed"],
         fmt=config["dataset"]["synthetic"]["format"],
         families=config["dataset"]["synthetic"]["families"],
-        version=get_code_version("synth", "profile", "routerbench"),
+        version=get_code_version("synth"),
     script:
         "../workflow/scripts/make_synthetic_routerbench.py"
 
@@ -56,6 +56,6 @@ rule build_long_form:
         trust_pickle=config["dataset"]["trust_pickle"],
         dataset=get_dataset_label(),
         provenance=get_dataset_provenance(),
-        version=get_code_version("routerbench", "profile"),
+        version=get_code_version("routerbench"),
     script:
         "../workflow/scripts/build_long_form.py"

@@ -20,7 +20,7 @@ rule embed_prompts:
     threads: 2
     params:
         embedder=config["embedder"],
-        version=get_code_version("embed", "evaluate"),
+        version=get_code_version("embed"),
     script:
         "../workflow/scripts/embed_prompts.py"
 
@@ -41,7 +41,7 @@ rule build_features:
         "../envs/dacr.yaml"
     params:
         features=get_features_params,
-        version=get_code_version("evaluate", "features", "stream"),
+        version=get_code_version("features"),
     script:
         "../workflow/scripts/build_features.py"
 
@@ -64,9 +64,7 @@ rule fit_predictors:
         "../envs/dacr.yaml"
     params:
         predictors=get_predictor_params,
-        version=get_code_version(
-            "evaluate", "features", "predictors", "calibration", "latency", "stream"
-        ),
+        version=get_code_version("fit"),
     script:
         "../workflow/scripts/fit_predictors.py"
 
@@ -76,13 +74,14 @@ rule evaluate_baselines:
         predictions=rules.fit_predictors.output.predictions,
     output:
         per_query="results/{experiment}/policies/baselines.parquet",
+        info="results/{experiment}/policies/budget_info.json",
     log:
         "logs/{experiment}/evaluate_baselines.log",
     conda:
         "../envs/dacr.yaml"
     params:
         policy=get_baseline_params,
-        version=get_code_version("evaluate", "policies"),
+        version=get_code_version("evaluate"),
     script:
         "../workflow/scripts/evaluate_baselines.py"
 
@@ -102,7 +101,7 @@ rule evaluate_lambda:
         "../envs/dacr.yaml"
     params:
         policy=get_lambda_params,
-        version=get_code_version("evaluate", "policies", "calibration"),
+        version=get_code_version("evaluate"),
     script:
         "../workflow/scripts/evaluate_lambda.py"
 
@@ -128,7 +127,7 @@ rule aggregate_metrics:
     params:
         decision_info=get_decision_info,
         bootstrap=get_bootstrap_params(),
-        version=get_code_version("evaluate", "metrics"),
+        version=get_code_version("evaluate"),
     script:
         "../workflow/scripts/aggregate_metrics.py"
 

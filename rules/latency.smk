@@ -37,7 +37,7 @@ rule collect_latency:
     params:
         telemetry=get_telemetry_params(),
         time_warp=get_time_warp,
-        version=get_code_version("telemetry", "latency"),
+        version=get_code_version("telemetry"),
     script:
         "../workflow/scripts/collect_latency.py"
 
@@ -55,6 +55,6 @@ rule label_domain:
         labels=get_labels_params(),
         cache="resources/labels/label_cache.jsonl",
         seed=config["seed"],
-        version=get_code_version("labels", "telemetry", "latency"),
+        version=get_code_version("labels"),
     script:
         "../workflow/scripts/label_domain.py"

@@ -15,7 +15,7 @@ rule evaluate_curves:
         "../envs/dacr.yaml"
     params:
         curves=get_curve_params,
-        version=get_code_version("report", "evaluate", "policies"),
+        version=get_code_version("report"),
     script:
         "../workflow/scripts/evaluate_curves.py"
 
@@ -26,6 +26,7 @@ rule summarize_experiment:
         curves=rules.evaluate_curves.output.curves,
         metrics=rules.aggregate_metrics.output.metrics,
         predictions=rules.fit_predictors.output.predictions,
+        budget_info=rules.evaluate_baselines.output.info,
     output:
         router_summary=report(
             "results/{experiment}/router_summary.csv",
@@ -38,6 +39,12 @@ rule summarize_experiment:
             caption="../report/comparisons.rst",
             category="{experiment}",
             labels={"table": "DACR vs baselines"},
+        ),
+        budget_compliance=report(
+            "results/{experiment}/budget_compliance.csv",
+            caption="../report/budget_compliance.rst",
+            category="{experiment}",
+            labels={"table": "budget compliance"},
         ),
         summary=report(
             "results/{experiment}/summary.md",
@@ -53,7 +60,7 @@ rule summarize_experiment:
         "../envs/dacr.yaml"
     params:
         bootstrap=get_bootstrap_params(),
-        version=get_code_version("report", "metrics"),
+        version=get_code_version("report"),
     script:
         "../workflow/scripts/summarize_experiment.py"
 
@@ -111,9 +118,33 @@ rule plot_experiment:
         "../envs/dacr.yaml"
     params:
         plots=get_plot_params,
-        version=get_code_version("report", "plots", "metrics"),
+        version=get_code_version("report"),
     script:
         "../workflow/scripts/plot_experiment.py"
+
+
+rule sweep_budget:
+    input:
+        predictions=rules.fit_predictors.output.predictions,
+    output:
+        curve="results/{experiment}/budget_curve.parquet",
+        plot=report(
+            "results/{experiment}/plots/budget_curve.png",
+            caption="../report/budget_curve.rst",
+            category="{experiment}",
+            labels={"figure": "quality at budget"},
+        ),
+    log:
+        "logs/{experiment}/sweep_budget.log",
+    benchmark:
+        "benchmarks/{experiment}/sweep_budget.tsv"
+    conda:
+        "../envs/dacr.yaml"
+    params:
+        sweep=get_sweep_params,
+        version=get_code_version("compliance"),
+    script:
+        "../workflow/scripts/sweep_budget.py"
 
 
 rule aggregate_lodo:
@@ -133,6 +164,6 @@ rule aggregate_lodo:
         "../envs/dacr.yaml"
     params:
         families=get_lodo_families,
-        version=get_code_version("report", "plots"),
+        version=get_code_version("report"),
     script:
         "../workflow/scripts/aggregate_lodo.py"

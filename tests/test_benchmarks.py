@@ -25,6 +25,8 @@ def test_harness_writes_a_record_per_stage(tmp_path):
         "evaluate_cold",
         "evaluate_warm",
         "dacr_replay",
+        "constrained_oracle_lp",
+        "budget_sweep",
         "workflow_rerun_lambda",
     ):
         assert stage in stages

@@ -90,6 +90,9 @@ def test_calibration_table_has_all_and_per_domain_rows():
     Q = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
     rows = calibration_table({"raw": P}, Q, np.array(["x", "x", "y"]), ["m0", "m1"])
     assert len(rows) == 2 * 3  # 2 models x (all, x, y)
+    assert {r["target"] for r in rows} == {"quality"}
+    viol = calibration_table({"raw": P}, Q, np.array(["x"] * 3), ["a", "b"], target="violation")
+    assert {r["target"] for r in viol} == {"violation"}
     row = next(r for r in rows if r["model"] == "m0" and r["domain"] == "y")
     assert (
         row["n"] == 1 and row["ece"] == pytest.approx(0.5) and row["brier"] == pytest.approx(0.25)

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dacr.evaluate import load_splits, split_matrices, strong_and_weak, summarize
+from dacr.evaluate import summarize
 from dacr.io import write_parquet
 from dacr.routerbench import to_long
+from dacr.splits import load_splits, split_matrices, strong_and_weak
 from dacr.stream import run_stream
 from dacr.synth import generate_wide
 
@@ -77,7 +78,7 @@ def test_a_model_missing_for_a_query_is_an_error(files):
 
 
 def test_strong_weak_and_cost_order_by_hand():
-    from dacr.evaluate import SplitMatrices
+    from dacr.splits import SplitMatrices
 
     q = np.array([[1.0, 0.0, 1.0], [1.0, 1.0, 0.0]])  # means 1.0, 0.5, 0.5
     c = np.array([[3.0, 1.0, 2.0], [3.0, 1.0, 2.0]])

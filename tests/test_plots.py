@@ -8,6 +8,7 @@ import pytest
 from dacr.metrics import bootstrap_ci, reliability_table
 from dacr.plots import (
     TitleInfo,
+    plot_budget_curve,
     plot_dacr_trace,
     plot_domain_heatmap,
     plot_latency_cdf,
@@ -16,6 +17,7 @@ from dacr.plots import (
     plot_reliability,
     plot_violation_cost,
 )
+from dacr.plots.budgets import load_windows
 
 INFO = TitleInfo("demo", "synthetic", "predicted")
 LAMS = (0.1, 1.0, 10.0)
@@ -75,14 +77,48 @@ def _trace(latency=True) -> pd.DataFrame:
                 {
                     "t": t,
                     "lambda_cost": lam,
+                    "offset_s": t / 2.0,
+                    "load": np.where((t > 100) & (t < 160), 3.0, 1.0),
                     "mu_c": lam * (1 - np.exp(-t / 50)),
                     "mu_l": 0.5 * np.sin(t / 40) ** 2,
                     "running_mean_cost": 2e-3 / lam * (1 + np.exp(-t / 30)),
+                    "running_cost_ratio": 2 / lam * (1 + np.exp(-t / 30)),
                     "running_violation_rate": 0.05 + 0.1 * np.exp(-t / 60) if latency else np.nan,
+                    "budget_cost": 1e-3,
+                    "budget_viol": 0.1,
                 }
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def _budget_curve() -> pd.DataFrame:
+    budgets = np.array([1e-4, 3e-4, 1e-3])
+    rows = []
+    for name, q, spend, viol in (
+        ("constrained_oracle", 0.8, 1.0, 0.1),
+        ("dacr", 0.6, 0.98, 0.06),
+        ("mixllm_budget", 0.62, 1.2, 0.3),
+    ):
+        for b in budgets:
+            rows.append(
+                {
+                    "policy": name,
+                    "budget_cost": b,
+                    "budget_viol": 0.1,
+                    "mean_cost": spend * b,
+                    "mean_quality": q + 0.02 * np.log10(b / 1e-4),
+                    "slo_violation_rate": viol,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_load_windows_are_the_runs_above_capacity():
+    t = np.arange(10)
+    load = np.array([1, 1, 2, 3, 1, 1, 1.5, 1.5, 1.5, 1])
+    assert load_windows(t, load) == [(2, 3), (6, 8)]
+    assert load_windows(t, np.ones(10)) == []
 
 
 def _calib_curves() -> pd.DataFrame:
@@ -128,11 +164,12 @@ CASES = {
         (600, 1000),
     ),
     "reliability": (lambda p: plot_reliability(_calib_curves(), p, INFO), (1000, 1400)),
-    "dacr_trace": (lambda p: plot_dacr_trace(_trace(), 1e-3, 0.1, p, INFO), (800, 1200)),
+    "dacr_trace": (lambda p: plot_dacr_trace(_trace(), p, INFO), (800, 1200)),
     "dacr_trace_latency_off": (
-        lambda p: plot_dacr_trace(_trace(latency=False), 1e-3, None, p, INFO),
+        lambda p: plot_dacr_trace(_trace(latency=False), p, INFO),
         (800, 1200),
     ),
+    "budget_curve": (lambda p: plot_budget_curve(_budget_curve(), p, INFO), (550, 1300)),
     "domain_heatmap": (
         lambda p: plot_domain_heatmap(_metrics(PQ, ("policy", "lambda_cost", "domain")), p, INFO),
         (800, 1400),

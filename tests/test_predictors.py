@@ -3,15 +3,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dacr.calibration import ece
 from dacr.features import build_features, domain_onehot, prompt_statistics
 from dacr.predictors import (
     JointRanker,
     KNNQuality,
+    LatencyForecaster,
     LogTargetRegressor,
     QualityPredictor,
     WinPredictor,
     cross_fit_predict,
 )
+from dacr.route import LatencyForecast
 
 
 def _data(n=600, seed=0):
@@ -77,6 +80,56 @@ def test_log_target_regressor_mean_and_tail_probability():
     assert model.prob_above(x0, np.exp(1.0))[0, 0] == pytest.approx(0.5, abs=0.03)
     with pytest.raises(ValueError, match="negative targets"):
         LogTargetRegressor().fit(X, -Y)
+
+
+def _latency_data(n=3000, seed=5, n_domains=4):
+    """Domains with their own latency level (drawn N(0, 0.5)), one-hot in the features (a
+    model that has seen a domain learns its level, one that has not cannot), and a load
+    multiplier per query: latency = exp(0.5 x + level + noise) * load."""
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(0, 0.5, n_domains)
+    domains = rng.integers(0, n_domains, n)
+    X = np.column_stack([rng.normal(size=n), np.eye(n_domains)[domains]])
+    load = np.where(rng.random(n) < 0.3, rng.uniform(1, 3, n), 1.0)
+    noise = rng.normal(0, 0.2, n)
+    latency = (np.exp(0.5 * X[:, 0] + levels[domains] + noise) * load)[:, None]
+    return X, latency, load, domains
+
+
+def test_latency_forecaster_learns_the_load_offset_and_out_of_fold_spread():
+    X, latency, load, domains = _latency_data()
+    model = LatencyForecaster(alpha=1e-3).fit(X, latency, load, groups=domains)
+    # in sample the ridge knows every domain's level: only the noise (0.2) is left; out of
+    # fold, each domain is new to its model, so the levels' spread adds to the residuals
+    assert model.model_.sigma_[0] == pytest.approx(0.2, rel=0.1)
+    assert model.scale_[0] > 2 * model.model_.sigma_[0]
+    x0 = np.zeros((2, X.shape[1]))
+    loc = model.loc(x0, np.array([1.0, 3.0]))
+    assert loc[1, 0] - loc[0, 0] == pytest.approx(np.log(3.0))  # load enters as log(load)
+
+
+def test_violation_probabilities_are_calibrated_out_of_fold_across_unseen_domains():
+    X, latency, load, domains = _latency_data(20000, n_domains=30)
+    train, test = domains < 20, domains >= 20  # ten domains no model has seen
+    model = LatencyForecaster(alpha=1e-3).fit(
+        X[train], latency[train], load[train], groups=domains[train]
+    )
+    tau = float(np.quantile(latency, 0.7))
+    violated = (latency[test, 0] > tau).astype(float)
+    calibrated = LatencyForecast(model.loc(X[test], load[test]), model.scale_, tau)
+    raw = LatencyForecast(model.loc_raw(X[test], load[test]), model.model_.sigma_, tau)
+    cal_ece = ece(calibrated.p_violation()[:, 0], violated)
+    raw_ece = ece(raw.p_violation()[:, 0], violated)
+    assert cal_ece < 0.05
+    assert cal_ece < 0.7 * raw_ece
+
+
+def test_latency_forecaster_refuses_bad_loads():
+    X, latency, load, _ = _latency_data(100)
+    with pytest.raises(ValueError, match="load multipliers must be finite and > 0"):
+        LatencyForecaster().fit(X, latency, np.zeros(100))
+    with pytest.raises(ValueError, match="one value per query"):
+        LatencyForecaster().fit(X, latency, load[:10])
 
 
 def test_joint_ranker_knn_and_win_predictor_shapes():

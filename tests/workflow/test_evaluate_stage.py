@@ -23,6 +23,7 @@ REPORT_FILES = (
     f"results/{EXP}/summary.md",
     f"results/{EXP}/router_summary.csv",
     f"results/{EXP}/comparisons.csv",
+    f"results/{EXP}/budget_compliance.csv",
 )
 SMALL = {
     "dataset": {"source": "synthetic", "synthetic": {"n_prompts": 600, "seed": 3}},
@@ -45,6 +46,7 @@ def test_demo_reaches_metrics_with_every_policy(demo_run):
     policies = set(metrics["policy"])
     expected = {"random", "cheapest", "always_strong", "oracle", "cascade", "routellm"}
     expected |= {"mixllm", "llmrec", "knn", "dacr"}
+    expected |= {"constrained_oracle", "mixllm_budget", "llmrec_budget"}
     assert expected <= policies
     assert sum(p.startswith("single:") for p in policies) == 11
     free = metrics[metrics["policy"].isin(["random", "oracle", "cascade"])]
@@ -52,13 +54,36 @@ def test_demo_reaches_metrics_with_every_policy(demo_run):
     assert sorted(metrics.loc[metrics["policy"] == "dacr", "lambda_cost"]) == [1.0, 10.0]
     assert set(metrics["dataset"]) == {"synthetic"}
     assert set(metrics["decision_info"]) == {"predicted"}
-    assert metrics.loc[metrics["policy"] == "oracle", "upper_bound"].item()
+    bounds = metrics.loc[metrics["upper_bound"], "policy"]
+    assert sorted(bounds) == ["constrained_oracle", "oracle"]
 
 
 def test_oracle_quality_bounds_every_policy(demo_run):
     metrics = pd.read_csv(demo_run / METRICS)
     oracle = metrics.loc[metrics["policy"] == "oracle", "mean_quality"].item()
     assert (metrics["mean_quality"] <= oracle + 1e-12).all()
+
+
+def test_no_policy_that_keeps_both_budgets_beats_the_constrained_oracle(demo_run):
+    table = pd.read_csv(demo_run / f"results/{EXP}/budget_compliance.csv")
+    assert table["feasible"].all()
+    lp = table["constrained_oracle_quality"].iloc[0]
+    keeping = table.loc[table["meets_budget"] & (table["policy"] != "constrained_oracle")]
+    assert len(keeping) and (keeping["mean_quality"] <= lp + 1e-9).all()
+    assert (keeping["regret"] >= -1e-9).all()
+
+
+def test_dacr_keeps_its_violation_budget_honestly(demo_run):
+    table = pd.read_csv(demo_run / f"results/{EXP}/budget_compliance.csv")
+    dacr = table.loc[table["policy"] == "dacr"]
+    assert len(dacr) == 2
+    assert (dacr["slo_violation_rate"] <= dacr["budget_viol"] + 0.02).all()
+    assert (dacr["cost_ratio"] <= 1.05).all()
+    per_query = pd.read_parquet(demo_run / f"results/{EXP}/per_query.parquet")
+    mine = per_query.loc[per_query["policy"] == "dacr"]
+    # its own violation forecasts for the calls it made are not blind (they were 1e-4 for 45 %)
+    gap = (mine["pred_violation"] - mine["slo_violation"]).groupby(mine["lambda_cost"]).mean()
+    assert (gap.abs() < 0.05).all()
 
 
 def test_no_test_query_reaches_training_or_calibration(demo_run):
@@ -76,18 +101,33 @@ def test_all_tables_are_written(demo_run):
     base = demo_run / "results" / EXP
     calib = pd.read_csv(base / "calibration_ece.csv")
     assert set(calib["stage"]) == {"raw", "calibrated", "online_end"}
-    assert {"model", "domain", "ece", "brier", "n"} <= set(calib.columns)
+    assert {"target", "model", "domain", "ece", "brier", "n"} <= set(calib.columns)
+    stages = calib.groupby("target")["stage"].unique()
+    for target in ("quality", "violation"):
+        assert set(stages[target]) == {"raw", "calibrated", "online_end"}
     by_domain = pd.read_csv(base / "metrics_by_domain.csv")
     assert set(by_domain["domain"]) == {"grade-school-math", "mbpp"}
     trace = pd.read_parquet(base / "dacr_trace.parquet")
     assert {
         "t",
         "lambda_cost",
+        "offset_s",
+        "load",
         "mu_c",
         "mu_l",
         "running_mean_cost",
+        "running_cost_ratio",
         "running_violation_rate",
+        "budget_cost",
+        "budget_viol",
     } <= set(trace.columns)
+    compliance = pd.read_csv(base / "budget_compliance.csv")
+    assert set(compliance["policy"]) == {
+        "dacr",
+        "mixllm_budget",
+        "llmrec_budget",
+        "constrained_oracle",
+    }
     per_query = pd.read_parquet(base / "per_query.parquet")
     assert len(per_query) == len(per_query[["policy", "lambda_cost", "t"]].drop_duplicates())
 
@@ -149,6 +189,8 @@ def test_router_summary_comparisons_and_summary(demo_run):
     assert (comparisons["p_holm"] >= comparisons["p_value"] - 1e-12).all()
     text = (base / "summary.md").read_text()
     assert "| dacr | 1 |" in text and "Synthetic data" in text
+    assert "## Budgets: B = 0.0055 USD per query, δ = 0.1" in text
+    assert "- dacr λ=1: cost" in text
 
 
 def test_plots_are_written_at_their_size(demo_run):
@@ -169,6 +211,38 @@ def test_snakemake_report_bundles_the_results(demo_run, request):
     html = (demo_run / "results" / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
     assert "quality_cost.png" in html and "router_summary.csv" in html
+
+
+def test_a_binding_budget_is_kept_and_swept(tmp_path, request):
+    demo = str(request.config.rootpath / "config" / "demo.yaml")
+    exp = "budget"
+    config = {
+        "dataset": {"source": "synthetic", "synthetic": {"n_prompts": 600, "seed": 3}},
+        "bootstrap_resamples": 100,
+        "experiments": {
+            exp: {
+                "holdout": ["grade-school-math", "mbpp"],
+                "lambdas": [1, 10],
+                "dacr": {"budget_cost": 0.0003, "budget_viol": 0.1},
+                "budget_sweep": [0.0002, 0.0005],
+            }
+        },
+    }
+    targets = [f"results/{exp}/{name}" for name in ("summary.md", "budget_curve.parquet")]
+    run_snakemake(
+        tmp_path, *targets, "--configfile", demo, write_config(tmp_path, config, "budget.yaml")
+    )
+    table = pd.read_csv(tmp_path / f"results/{exp}/budget_compliance.csv")
+    dacr = table.loc[table["policy"] == "dacr"]
+    assert (dacr["cost_ratio"] <= 1.05).all() and (dacr["slo_violation_rate"] <= 0.12).all()
+    always_strong = pd.read_csv(tmp_path / f"results/{exp}/metrics.csv").set_index("policy")
+    assert always_strong.loc["always_strong", "mean_cost"] > 5 * 0.0003  # the budget binds
+    curve = pd.read_parquet(tmp_path / f"results/{exp}/budget_curve.parquet")
+    assert sorted(set(curve["policy"])) == ["constrained_oracle", "dacr", "mixllm_budget"]
+    assert sorted(curve["budget_cost"].unique()) == [0.0002, 0.0005]
+    sweep_dacr = curve.loc[curve["policy"] == "dacr"]
+    assert (sweep_dacr["cost_ratio"] <= 1.05).all()
+    assert (tmp_path / f"results/{exp}/plots/budget_curve.png").stat().st_size > 10_000
 
 
 def test_leave_one_domain_out_matrix(tmp_path, request):

@@ -60,12 +60,13 @@ def test_adding_an_experiment_reruns_nothing_that_exists(done):
     assert {w.get("experiment") for _, w in jobs} == {"iid_new"}
 
 
-def test_changing_a_dacr_budget_reruns_dacr_jobs_and_aggregates_only(done):
+def test_changing_a_dacr_budget_reruns_the_budget_policies_and_aggregates_only(done):
     work, _ = done
     config = copy.deepcopy(BASE)
     config["dacr"] = {"budget_cost": 0.002}
     jobs = plan(work, config)
-    assert rules_of(jobs) == ["aggregate_metrics", "evaluate_lambda"]
+    # DACR at every λ, and the job of the constrained oracle and the budget baselines
+    assert rules_of(jobs) == ["aggregate_metrics", "evaluate_baselines", "evaluate_lambda"]
     assert sorted(w["lam"] for r, w in jobs if r == "evaluate_lambda") == ["1", "10"]
 
 

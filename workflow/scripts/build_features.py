@@ -1,6 +1,6 @@
 """Rule build_features: query features of the experiment, fit on its training prompts."""
 
-from dacr.evaluate import run_features
+from dacr.features import run_features
 from dacr.logs import setup_logging
 
 

@@ -1,6 +1,6 @@
 """Rule embed_prompts: all-MiniLM-L6-v2 embeddings of every prompt, once per dataset."""
 
-from dacr.evaluate import run_embeddings
+from dacr.embed import run_embeddings
 from dacr.logs import setup_logging
 
 

@@ -1,19 +1,12 @@
-"""Rule evaluate_baselines: every lambda-free policy over the test stream."""
+"""Rule evaluate_baselines: every policy without a cost weight, and the budget policies."""
 
-from dacr.evaluate import run_policies
+from dacr.evaluate import run_baselines
 from dacr.logs import setup_logging
 
 
 def main(smk) -> None:
     setup_logging(smk.log[0])
-    run_policies(
-        smk.input.predictions,
-        smk.output.per_query,
-        lam=None,
-        lambda_lat=0.0,
-        dacr={},
-        **smk.params.policy,
-    )
+    run_baselines(smk.input.predictions, smk.output.per_query, smk.output.info, **smk.params.policy)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,17 @@
 """Rule evaluate_lambda: mixllm, llmrec, knn and DACR at one cost weight lambda."""
 
-from dacr.evaluate import run_policies
+from dacr.evaluate import run_lambda
 from dacr.logs import setup_logging
 
 
 def main(smk) -> None:
     setup_logging(smk.log[0])
-    run_policies(
+    run_lambda(
         smk.input.predictions,
         smk.output.per_query,
+        smk.output.trace,
+        smk.output.calibration,
         lam=float(smk.wildcards.lam),
-        trace_path=smk.output.trace,
-        calib_path=smk.output.calibration,
-        cascade_threshold=0.0,
-        routellm_threshold=0.0,
         **smk.params.policy,
     )
 

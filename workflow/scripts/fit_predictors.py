@@ -1,6 +1,6 @@
 """Rule fit_predictors: quality (out-of-fold calibrated), cost, latency and router models."""
 
-from dacr.evaluate import run_predictors
+from dacr.fit import run_predictors
 from dacr.logs import setup_logging
 
 

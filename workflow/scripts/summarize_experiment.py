@@ -1,4 +1,5 @@
-"""Rule summarize_experiment: AIQ, APGR/CPT, Pareto distances, paired tests, summary.md."""
+"""Rule summarize_experiment: AIQ, APGR/CPT, Pareto distances, paired tests, budget compliance
+and regret, summary.md."""
 
 from dacr.logs import setup_logging
 from dacr.report import run_summary
@@ -11,8 +12,10 @@ def main(smk) -> None:
         smk.input.curves,
         smk.input.metrics,
         smk.input.predictions,
+        smk.input.budget_info,
         router_summary_path=smk.output.router_summary,
         comparisons_path=smk.output.comparisons,
+        compliance_path=smk.output.budget_compliance,
         summary_path=smk.output.summary,
         experiment=smk.wildcards.experiment,
         **smk.params.bootstrap,

@@ -1,0 +1,86 @@
+"""Reliability diagrams of predicted quality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from dacr.plots.style import (
+    RC,
+    STAGE_ORDER,
+    TitleInfo,
+    new_figure,
+    require_columns,
+    save_png,
+)
+
+
+def plot_reliability(calib_curves: pd.DataFrame, path: str | Path, title_info: TitleInfo) -> Path:
+    """Reliability diagrams, one facet per model, one line per stage.
+
+    Parameters
+    ----------
+    calib_curves
+        ``model, stage, p_mean, y_mean, n`` (e.g. :func:`dacr.metrics.reliability_table`), at
+        most one curve per (model, stage); stages ``raw``, ``calibrated``, ``online_end`` and
+        any others. Empty bins (``n = 0``) are skipped.
+    path, title_info
+        Output PNG and title parts.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file (1400 x 1000 px); up to four facets per row.
+    """
+    require_columns(calib_curves, ["model", "stage", "p_mean", "y_mean", "n"], "calib_curves")
+    if "bin" in calib_curves.columns:
+        dup = calib_curves.duplicated(["model", "stage", "bin"])
+        if dup.any():
+            row = calib_curves.loc[dup].iloc[0]
+            raise ValueError(
+                f"calib_curves: model {row['model']!r} stage {row['stage']!r} has several curves "
+                "(one per lambda?); keep one curve per (model, stage)"
+            )
+    models = sorted(calib_curves["model"].astype(str).unique())
+    if not models:
+        raise ValueError("calib_curves is empty")
+    stages = list(calib_curves["stage"].astype(str).unique())
+    stages = [s for s in STAGE_ORDER if s in stages] + sorted(set(stages) - set(STAGE_ORDER))
+    stage_colors = dict(zip(stages, sns.color_palette("colorblind", len(stages)), strict=True))
+    ncols = min(4, len(models))
+    nrows = int(np.ceil(len(models) / ncols))
+    with mpl.rc_context(RC):
+        fig, axes = new_figure("reliability", nrows, ncols, sharex=True, sharey=True)
+        filled = calib_curves.loc[calib_curves["n"] > 0]
+        for i, ax in enumerate(axes.ravel()):
+            if i >= len(models):
+                ax.set_axis_off()
+                continue
+            model = models[i]
+            ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect")
+            for stage in stages:
+                curve = filled.loc[(filled["model"] == model) & (filled["stage"] == stage)]
+                curve = curve.sort_values("p_mean")
+                ax.plot(
+                    curve["p_mean"],
+                    curve["y_mean"],
+                    marker="o",
+                    markersize=3,
+                    color=stage_colors[stage],
+                    label=stage,
+                )
+            ax.set_title(model, fontsize="small")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            if i // ncols == nrows - 1 or i + ncols >= len(models):
+                ax.set_xlabel("predicted quality (bin mean, 0–1)")
+            if i % ncols == 0:
+                ax.set_ylabel("observed quality (bin mean, 0–1)")
+        fig.suptitle(title_info.title("Reliability of predicted quality per model"))
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+        return save_png(fig, path)

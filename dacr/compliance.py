@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.evaluate import budget_policies, context_and_outcomes, dacr_frames, per_query_frame
+from dacr.evaluate import context_and_outcomes, dacr_frames, per_query_frame
 from dacr.io import load_npz, write_parquet
 from dacr.metrics import paired_bootstrap
 from dacr.plots import TitleInfo, plot_budget_curve
-from dacr.route import replay
+from dacr.route import ScalarisedPolicy, replay
+from dacr.route.budget import budget_grid, choose_from_grid
 from dacr.route.oracle import solve_constrained_oracle
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,8 @@ def run_budget_sweep(
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     budget_viol = float(dacr.get("budget_viol", 0.10))
+    # mixllm_budget's weights for every budget come from one grid over the train predictions
+    grid = budget_grid(pred["train_q_cal"], pred["train_c_hat"], pred["train_v_hat"])
     rows = []
     for budget in sorted(float(b) for b in budgets):
         oracle = solve_constrained_oracle(
@@ -183,10 +186,14 @@ def run_budget_sweep(
                     "constrained_oracle", None, oracle.choice, pred, ctx, outcomes, ctx.q_cal
                 )
             )
-        policies, _ = budget_policies(pred, budget, budget_viol)
-        name, policy = policies[0]
+        chosen = choose_from_grid(grid, budget, budget_viol)
+        policy = ScalarisedPolicy(
+            "mixllm_budget", "calibrated", chosen.lambda_cost, chosen.lambda_lat
+        )
         choice = replay(policy, ctx, outcomes)
-        frames.append(per_query_frame(name, None, choice, pred, ctx, outcomes, ctx.q_cal))
+        frames.append(
+            per_query_frame("mixllm_budget", None, choice, pred, ctx, outcomes, ctx.q_cal)
+        )
         frames.append(
             dacr_frames(pred, ctx, outcomes, 0.0, {**dacr, "budget_cost": budget}, seed)[0]
         )

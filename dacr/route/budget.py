@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dacr.route.baselines import argmax_score
-
 DEFAULT_LAMBDAS = (0.0, *np.logspace(-1, 5, 29).tolist())
 DEFAULT_LAMBDA_LATS = (0.0, *np.logspace(-1, 3, 13).tolist())
 
@@ -34,6 +32,52 @@ class BudgetChoice:
         return dict(vars(self))
 
 
+def budget_grid(
+    quality: np.ndarray,
+    cost: np.ndarray,
+    violation: np.ndarray,
+    *,
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS,
+    lambda_lats: tuple[float, ...] = DEFAULT_LAMBDA_LATS,
+) -> np.ndarray:
+    """Mean quality, cost and violation of the scalarised choice at every weight pair.
+
+    Rows ``(lambda_cost, lambda_lat, quality, cost, violation)``, from the largest weights
+    down; it does not depend on the budgets, so one grid serves a whole budget sweep.
+    """
+    rows = np.arange(quality.shape[0])
+    out = []
+    for lam_lat in sorted(lambda_lats, reverse=True):
+        penalised = quality - lam_lat * violation
+        for lam in sorted(lambdas, reverse=True):
+            choice = np.argmax(penalised - lam * cost, axis=1)
+            out.append(
+                (
+                    lam,
+                    lam_lat,
+                    quality[rows, choice].mean(),
+                    cost[rows, choice].mean(),
+                    violation[rows, choice].mean(),
+                )
+            )
+    return np.array(out, dtype=float)
+
+
+def choose_from_grid(grid: np.ndarray, budget_cost: float, budget_viol: float) -> BudgetChoice:
+    """The pair of :func:`budget_grid` that meets both budgets with the best mean quality; ties
+    go to the larger weights. When none does, the pair with the smallest relative excess
+    ``max(cost / B, violation / delta)``, with ``feasible_on_train`` false."""
+    if not (budget_cost > 0 and budget_viol > 0):
+        raise ValueError(f"budget_cost={budget_cost} and budget_viol={budget_viol} must be > 0")
+    excess = np.maximum(grid[:, 3] / budget_cost, grid[:, 4] / budget_viol)
+    ok = excess <= 1.0
+    # lexicographic: feasible first, then smaller excess (infeasible only), then better
+    # quality; np.lexsort is stable, so ties keep the grid's larger-weights-first order
+    key = np.lexsort((-grid[:, 2], np.where(ok, 0.0, excess), ~ok))
+    lam, lam_lat, q, c, v = grid[key[0]]
+    return BudgetChoice(float(lam), float(lam_lat), bool(ok[key[0]]), float(q), float(c), float(v))
+
+
 def choose_budget_lambdas(
     quality: np.ndarray,
     cost: np.ndarray,
@@ -45,24 +89,8 @@ def choose_budget_lambdas(
     lambda_lats: tuple[float, ...] = DEFAULT_LAMBDA_LATS,
 ) -> BudgetChoice:
     """The ``(lambda_cost, lambda_lat)`` of the grids that meets both budgets on the given
-    (predicted) matrices with the best mean quality; ties go to the larger weights.
-
-    When no pair meets both, the pair with the smallest relative excess
-    ``max(cost / B, violation / delta)`` is returned with ``feasible_on_train`` false.
-    """
+    (predicted) matrices with the best mean quality (:func:`choose_from_grid`)."""
     if not (budget_cost > 0 and budget_viol > 0):
         raise ValueError(f"budget_cost={budget_cost} and budget_viol={budget_viol} must be > 0")
-    rows = np.arange(quality.shape[0])
-    best_key, best = None, None
-    for lam_lat in sorted(lambda_lats, reverse=True):
-        for lam in sorted(lambdas, reverse=True):
-            choice = argmax_score(quality, cost, violation, lam, lam_lat)
-            q = float(quality[rows, choice].mean())
-            c = float(cost[rows, choice].mean())
-            v = float(violation[rows, choice].mean())
-            excess = max(c / budget_cost, v / budget_viol)
-            ok = excess <= 1.0
-            key = (not ok, 0.0 if ok else excess, -q)
-            if best_key is None or key < best_key:
-                best_key, best = key, BudgetChoice(float(lam), float(lam_lat), ok, q, c, v)
-    return best
+    grid = budget_grid(quality, cost, violation, lambdas=lambdas, lambda_lats=lambda_lats)
+    return choose_from_grid(grid, budget_cost, budget_viol)

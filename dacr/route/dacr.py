@@ -52,7 +52,14 @@ from dacr.route.feedback import (
     feedback_available_at,
     feedback_lost,
 )
-from dacr.route.kernel import COST_FLOOR, PARAMS, dacr_kernel
+from dacr.route.kernel import (
+    COST_FLOOR,
+    PARAMS,
+    dacr_kernel,
+    normal_tail,
+    score_weights,
+    tracker_step,
+)
 
 DUAL_MODES = ("normalized", "raw")
 
@@ -84,9 +91,9 @@ class _Tracker:
 
     def update(self, m: int, d: int, r: float) -> None:
         self.dom_n[d] += 1.0
-        self.dom[d] += max(self.lr, 1.0 / (self.dom_n[d] + 1.0)) * (r - self.dom[d])
+        self.dom[d] += tracker_step(self.dom_n[d], self.lr) * (r - self.dom[d])
         self.dev_n[m, d] += 1.0
-        step = max(self.lr, 1.0 / (self.dev_n[m, d] + 1.0))
+        step = tracker_step(self.dev_n[m, d], self.lr)
         self.dev[m, d] += step * (r - self.dom[d] - self.dev[m, d])
         self.edom[d] = math.exp(self.dom[d])
         self.edev[m, d] = math.exp(self.dev[m, d])
@@ -219,10 +226,8 @@ class DACRPolicy(Policy):
         log_tau = math.log(lat.tau_s)
         viol = np.array(
             [
-                0.5
-                * math.erfc(
-                    (log_tau - (lat.loc[t, m] + self._lat.shift(m, d)))
-                    / (lat.scale[m] * math.sqrt(2.0))
+                normal_tail(
+                    (log_tau - (lat.loc[t, m] + self._lat.shift(m, d))) * (1.0 / lat.scale[m])
                 )
                 for m in models
             ]
@@ -236,16 +241,17 @@ class DACRPolicy(Policy):
         d = int(ctx.domain[t])
         cost, viol = self._estimates(t, ctx)
         q = np.clip(ctx.q_cal[t] + self.bias[:, d], 0.0, 1.0)
-        if self.dual == "normalized":
-            score = (
-                q
-                - self.lambda_cost * cost
-                - self.lambda_lat * viol
-                - self.mu_c * cost / self.budget_cost
-                - self.mu_l * viol / self.budget_viol
-            )
-        else:
-            score = q - (self.lambda_cost + self.mu_c) * cost - (self.lambda_lat + self.mu_l) * viol
+        w = score_weights(
+            self.lambda_cost,
+            self.lambda_lat,
+            self.mu_c,
+            self.mu_l,
+            self.budget_cost,
+            self.budget_viol,
+            self.dual == "normalized",
+            [0.0] * 4,
+        )
+        score = q - w[0] * cost - w[1] * viol - w[2] * cost - w[3] * viol
         cheapest = int(np.argmin(cost))
         if self.hard_budget:
             self._floor_sum += cost[cheapest]

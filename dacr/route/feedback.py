@@ -9,14 +9,20 @@ decision, the index of the first decision that sees the feedback (``n`` or more:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 FEEDBACK_CLOCKS = ("stream", "index")
 
 
+@functools.lru_cache(maxsize=16)
 def feedback_lost(n: int, p_miss: float, seed: int) -> np.ndarray:
-    """Which decisions' quality feedback is lost: seeded, shared by every lambda of a run."""
-    return np.random.default_rng([seed, 4]).random(n) < p_miss
+    """Which decisions' quality feedback is lost: seeded, shared by every lambda of a run
+    (cached, read-only: a λ sweep replays the same stream many times)."""
+    lost = np.random.default_rng([seed, 4]).random(n) < p_miss
+    lost.flags.writeable = False
+    return lost
 
 
 def feedback_available_at(ts: np.ndarray, delay: int, delay_s: float | None) -> np.ndarray:

@@ -123,6 +123,36 @@ def budget_compliance(
     return out[list(COMPLIANCE_COLUMNS)].reset_index(drop=True)
 
 
+def regret_curve(per_query: pd.DataFrame) -> pd.DataFrame:
+    """Cumulative regret against the oracle over the stream, per (policy, λ): at request t,
+    the sum over requests up to t of the oracle's realised quality minus the policy's.
+
+    Rows ``policy, lambda_cost, t, cumulative_regret, mean_regret`` (mean: divided by t + 1)
+    for every policy but the single models and the oracles.
+    """
+    oracle = per_query.loc[per_query["policy"] == "oracle"].set_index("t")["quality"]
+    if oracle.empty:
+        raise ValueError("per_query has no oracle rows; the regret needs the oracle's choices")
+    keep = ~per_query["policy"].isin(("oracle", "constrained_oracle")) & ~per_query[
+        "policy"
+    ].str.startswith("single:")
+    rows = per_query.loc[keep, ["policy", "lambda_cost", "t", "quality"]].sort_values(
+        ["policy", "lambda_cost", "t"], kind="stable"
+    )
+    gap = oracle.reindex(rows["t"]).to_numpy() - rows["quality"].to_numpy()
+    rows = rows.assign(gap=gap)
+    cum = rows.groupby(["policy", "lambda_cost"], dropna=False, sort=False)["gap"].cumsum()
+    return pd.DataFrame(
+        {
+            "policy": rows["policy"].to_numpy(),
+            "lambda_cost": rows["lambda_cost"].to_numpy(),
+            "t": rows["t"].to_numpy(),
+            "cumulative_regret": cum.to_numpy(),
+            "mean_regret": cum.to_numpy() / (rows["t"].to_numpy() + 1),
+        }
+    )
+
+
 def budget_lines(table: pd.DataFrame) -> list[str]:
     """Markdown lines of ``summary.md`` that say plainly which policy misses which budget."""
     if table.empty:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 from dacr.calibration import calibration_table
 from dacr.io import load_npz, write_json, write_parquet, write_with
 from dacr.metrics import bootstrap_ci
+from dacr.plugins import custom_choices, linucb_choices, train_data, with_requests
 from dacr.route import (
     DECISION_INFO,
     CascadePolicy,
@@ -51,7 +53,7 @@ LAMBDA_FREE = (
     "llmrec_budget",
 )
 UPPER_BOUNDS = ("oracle", "constrained_oracle")
-LAMBDA_POLICIES = ("mixllm", "llmrec", "knn", "dacr")
+LAMBDA_POLICIES = ("mixllm", "llmrec", "knn", "dacr", "linucb")
 PER_QUERY_COLUMNS = (
     "policy",
     "lambda_cost",
@@ -108,6 +110,8 @@ def context_and_outcomes(
         p_win=pred["p_win"],
         load=pred["load"],
         latency=forecast,
+        domain_names=np.asarray(domains, dtype=object),
+        models=tuple(str(m) for m in pred["models"]),
     )
     return ctx, outcomes
 
@@ -208,12 +212,18 @@ def run_baselines(
     budget_cost: float,
     budget_viol: float,
     seed: int,
+    dacr: dict | None = None,
+    custom: dict | None = None,
+    features_path: str | Path | None = None,
+    long_path: str | Path | None = None,
+    import_root: str | None = None,
 ) -> pd.DataFrame:
     """Rule entry point: every policy without a cost weight, over the test stream.
 
-    Also the budget policies (the constrained oracle, mixllm_budget, llmrec_budget); their
-    LP solution and chosen weights go to ``info_path`` (JSON). An infeasible constrained
-    oracle has no per-query rows and says so there.
+    Also the budget policies (the constrained oracle, mixllm_budget, llmrec_budget), whose
+    LP solution and chosen weights go to ``info_path`` (JSON), and the custom policies
+    without ``uses_lambda``. An infeasible constrained oracle has no per-query rows and says
+    so there.
     """
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
@@ -225,6 +235,21 @@ def run_baselines(
     frames = [
         per_query_frame(name, None, replay(policy, ctx, outcomes), pred, ctx, outcomes, ctx.q_cal)
         for name, policy in policies + budgeted
+    ]
+    setup = custom_setup(
+        pred,
+        ctx,
+        custom,
+        with_lambda=False,
+        dacr=dacr or {},
+        seed=seed,
+        features_path=features_path,
+        long_path=long_path,
+        import_root=import_root,
+    )
+    frames += [
+        per_query_frame(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
+        for name, choice in setup.choices(outcomes, None).items()
     ]
     if oracle.feasible:
         frames.append(
@@ -275,15 +300,80 @@ def lambda_policy_frames(
     lambda_lat: float,
     dacr: dict,
     seed: int,
+    *,
+    linucb: dict | None = None,
+    custom_choices_at: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[pd.DataFrame], DACRTrace]:
-    """Per-query rows of mixllm, llmrec, knn and DACR at cost weight ``lam``, and DACR's trace."""
+    """Per-query rows of mixllm, llmrec, knn, DACR (and LinUCB when the context has features,
+    and the custom routers' given choices) at cost weight ``lam``, and DACR's trace."""
     frames = []
     for name, quality in (("mixllm", "calibrated"), ("llmrec", "llmrec"), ("knn", "knn")):
         choice = replay(ScalarisedPolicy(name, quality, lam, lambda_lat), ctx, outcomes)
         q = ctx.q_extra[quality]
         frames.append(per_query_frame(name, lam, choice, pred, ctx, outcomes, q))
     frame, trace = dacr_frames(pred, ctx, outcomes, lam, dacr, seed)
-    return [*frames, frame], trace
+    frames.append(frame)
+    if linucb is not None:
+        if ctx.features is None:
+            raise ValueError("linucb needs the query features (features.npz) in the context")
+        choice = linucb_choices(
+            ctx, outcomes, lam, lambda_lat=lambda_lat, linucb=linucb, dacr=dacr, seed=seed
+        )
+        frames.append(per_query_frame("linucb", lam, choice, pred, ctx, outcomes, ctx.q_cal))
+    for name, choice in (custom_choices_at or {}).items():
+        frames.append(per_query_frame(name, lam, choice, pred, ctx, outcomes, ctx.q_cal))
+    return frames, trace
+
+
+@dataclass(frozen=True)
+class CustomSetup:
+    """What the custom policies of a job share: their specs (only those of this job: with
+    ``uses_lambda`` in a λ job, without in the baselines job), a context whose requests carry
+    features and prompts, the training split, and the schedule's settings."""
+
+    specs: dict
+    ctx: Context
+    train: object
+    dacr: dict
+    seed: int
+    import_root: str | None
+
+    def choices(self, outcomes: Outcomes, lam: float | None) -> dict[str, np.ndarray]:
+        if not self.specs:
+            return {}
+        return custom_choices(
+            self.specs,
+            self.ctx,
+            outcomes,
+            lam,
+            train=self.train,
+            dacr=self.dacr,
+            seed=self.seed,
+            import_root=self.import_root,
+        )
+
+
+def custom_setup(
+    pred: dict,
+    ctx: Context,
+    custom: dict | None,
+    *,
+    with_lambda: bool,
+    dacr: dict,
+    seed: int,
+    features_path: str | Path | None,
+    long_path: str | Path | None,
+    import_root: str | None,
+) -> CustomSetup:
+    """The :class:`CustomSetup` of a job (reads features and prompts only when needed)."""
+    specs = {k: v for k, v in (custom or {}).items() if bool(v.get("uses_lambda")) == with_lambda}
+    if not specs:
+        return CustomSetup({}, ctx, None, dacr, seed, import_root)
+    if features_path is None or long_path is None:
+        raise ValueError("custom policies need the features and the long form (prompts)")
+    full = with_requests(ctx, features_path, long_path, pred)
+    train = train_data(pred, features_path, long_path)
+    return CustomSetup(specs, full, train, dacr, seed, import_root)
 
 
 def online_end_quality(ctx: Context, trace: DACRTrace) -> np.ndarray:
@@ -324,16 +414,45 @@ def run_lambda(
     lambda_lat: float,
     dacr: dict,
     seed: int,
+    linucb: dict | None = None,
+    custom: dict | None = None,
+    features_path: str | Path | None = None,
+    long_path: str | Path | None = None,
+    import_root: str | None = None,
 ) -> pd.DataFrame:
-    """Rule entry point: mixllm, llmrec, knn and DACR at cost weight ``lam`` over the test
-    stream, DACR's trace and its end-of-stream calibration."""
+    """Rule entry point: mixllm, llmrec, knn, DACR, LinUCB and the custom policies with
+    ``uses_lambda`` at cost weight ``lam`` over the test stream, DACR's trace and its
+    end-of-stream calibration."""
     if lam < 0:
         raise ValueError(f"lambda_cost={lam} must be >= 0")
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
-    frames, trace = lambda_policy_frames(pred, ctx, outcomes, lam, lambda_lat, dacr, seed)
+    ctx = with_requests(ctx, features_path, None, pred)
+    setup = custom_setup(
+        pred,
+        ctx,
+        custom,
+        with_lambda=True,
+        dacr=dacr,
+        seed=seed,
+        features_path=features_path,
+        long_path=long_path,
+        import_root=import_root,
+    )
+    frames, trace = lambda_policy_frames(
+        pred,
+        ctx,
+        outcomes,
+        lam,
+        lambda_lat,
+        dacr,
+        seed,
+        linucb=linucb,
+        custom_choices_at=setup.choices(outcomes, lam),
+    )
     budgets = (dacr.get("budget_cost", 0.0055), dacr.get("budget_viol", 0.10))
-    write_parquet(dacr_trace_frame(lam, trace, frames[-1], ctx, *budgets), trace_path)
+    dacr_rows = next(f for f in frames if f["policy"].iloc[0] == "dacr")
+    write_parquet(dacr_trace_frame(lam, trace, dacr_rows, ctx, *budgets), trace_path)
     calib = online_calibration(pred, ctx, outcomes, trace).assign(lambda_cost=lam)
     write_with(lambda tmp: calib.to_csv(tmp, index=False), calib_path)
     per_query = pd.concat(frames, ignore_index=True)

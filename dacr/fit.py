@@ -205,8 +205,10 @@ def run_predictors(
         L_test = np.full(test.quality.shape, np.nan)
         arrays |= {k: np.zeros(test.quality.shape) for k in ("v_hat", "v_raw")}
         arrays["train_v_hat"] = np.zeros(train.quality.shape)
+        arrays["train_latency"] = np.full(train.quality.shape, np.nan)
     else:
         L_train, L_test = latency_matrices(latency_path, train, test, models, latency_impute)
+        arrays["train_latency"] = L_train
         arrays |= fit_latency(
             X_train,
             X_test,

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.compliance import budget_compliance, budget_lines
+from dacr.compliance import budget_compliance, budget_lines, regret_curve
 from dacr.evaluate import (
-    LAMBDA_POLICIES,
     context_and_outcomes,
+    custom_setup,
     dacr_frames,
     lambda_policy_frames,
     online_end_quality,
@@ -43,9 +43,11 @@ from dacr.plots import (
     plot_latency_cdf,
     plot_lodo_heatmap,
     plot_quality_cost,
+    plot_regret,
     plot_reliability,
     plot_violation_cost,
 )
+from dacr.plugins import with_requests
 from dacr.route import CascadePolicy, RouteLLMPolicy, replay
 
 log = logging.getLogger(__name__)
@@ -70,14 +72,42 @@ def run_curves(
     lambda_lat: float,
     dacr: dict,
     seed: int,
+    linucb: dict | None = None,
+    custom: dict | None = None,
+    features_path: str | Path | None = None,
+    long_path: str | Path | None = None,
+    import_root: str | None = None,
 ) -> pd.DataFrame:
-    """Per-query rows of the λ policies over a dense λ sweep and of the binary routers over a
-    threshold sweep (column ``threshold``), from the predictions every policy job shares."""
+    """Per-query rows of the λ policies (built-in and custom) over a dense λ sweep and of the
+    binary routers over a threshold sweep (column ``threshold``), from the predictions every
+    policy job shares."""
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
+    ctx = with_requests(ctx, features_path, None, pred)
+    setup = custom_setup(
+        pred,
+        ctx,
+        custom,
+        with_lambda=True,
+        dacr=dacr,
+        seed=seed,
+        features_path=features_path,
+        long_path=long_path,
+        import_root=import_root,
+    )
     frames = []
     for lam in curve_lambdas:
-        frames += lambda_policy_frames(pred, ctx, outcomes, lam, lambda_lat, dacr, seed)[0]
+        frames += lambda_policy_frames(
+            pred,
+            ctx,
+            outcomes,
+            lam,
+            lambda_lat,
+            dacr,
+            seed,
+            linucb=linucb,
+            custom_choices_at=setup.choices(outcomes, lam),
+        )[0]
     strong, weak = int(pred["strong"]), int(pred["weak"])
     for thr in thresholds:
         routers = {
@@ -152,6 +182,7 @@ def run_summary(
     comparisons_path: str | Path,
     compliance_path: str | Path,
     summary_path: str | Path,
+    regret_path: str | Path,
     experiment: str,
     n_resamples: int,
     seed: int,
@@ -166,7 +197,7 @@ def run_summary(
         models = [str(m) for m in pred["models"]]
         strong, weak = models[int(pred["strong"])], models[int(pred["weak"])]
     singles = per_query.loc[per_query["policy"].str.startswith("single:")]
-    sweep = pd.concat([curves.loc[curves["policy"].isin(LAMBDA_POLICIES)], singles])
+    sweep = pd.concat([curves.loc[curves["lambda_cost"].notna()], singles])
     aiq = bootstrap_aiq(sweep, rng=np.random.default_rng([seed, 7]), n_resamples=n_resamples)
     binary = binary_router_table(curves, per_query, strong, weak)
     pareto = pareto_table(metrics).reset_index().rename(columns={"policy": "router"})
@@ -189,6 +220,7 @@ def run_summary(
         per_query, metrics, read_json(budget_info_path), n_resamples=n_resamples, seed=seed
     )
     write_with(lambda tmp: compliance.to_csv(tmp, index=False), compliance_path)
+    write_parquet(regret_curve(per_query), regret_path)
     text = summary_markdown(experiment, metrics, summary) + "\n".join(budget_lines(compliance))
     text = text.rstrip("\n") + "\n"
     write_with(lambda tmp: tmp.write_text(text), summary_path)
@@ -250,6 +282,7 @@ def run_plots(
     by_domain_path: str | Path,
     trace_path: str | Path,
     predictions_path: str | Path,
+    regret_path: str | Path,
     out_dir: str | Path,
     *,
     experiment: str,
@@ -264,9 +297,7 @@ def run_plots(
     curves = pd.read_parquet(curves_path)
     metrics = pd.read_csv(metrics_path)
     info = TitleInfo.from_metrics(metrics, experiment)
-    curve_metrics = summarize(
-        curves.loc[curves["policy"].isin(LAMBDA_POLICIES)], ["policy", "lambda_cost"]
-    )
+    curve_metrics = summarize(curves.loc[curves["lambda_cost"].notna()], ["policy", "lambda_cost"])
     free = metrics.loc[metrics["lambda_cost"].isna(), list(curve_metrics.columns)]
     plotted = pd.concat([free, curve_metrics], ignore_index=True)
     singles = metrics.loc[metrics["policy"].str.startswith("single:")]
@@ -294,6 +325,7 @@ def run_plots(
     paths.append(plot_dacr_trace(pd.read_parquet(trace_path), out_dir / "dacr_trace.png", info))
     by_domain = pd.read_csv(by_domain_path)
     paths.append(plot_domain_heatmap(by_domain, out_dir / "domain_heatmap.png", info))
+    paths.append(plot_regret(pd.read_parquet(regret_path), out_dir / "regret.png", info))
     return paths
 
 

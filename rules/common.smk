@@ -9,6 +9,7 @@ import numpy as np
 
 import dacr
 from dacr.provenance import code_digest
+from dacr.route.custom import source_digest
 
 LONG_FORM = "results/data/routerbench_long.parquet"
 PLOTS = (
@@ -18,6 +19,7 @@ PLOTS = (
     "reliability",
     "dacr_trace",
     "domain_heatmap",
+    "regret",
 )
 
 
@@ -235,6 +237,7 @@ EVAL_KEYS = (
     "predictor",
     "calibration",
     "dacr",
+    "linucb",
 )
 
 
@@ -323,6 +326,20 @@ def get_eval_stream(wildcards):
     return f"results/{wildcards.experiment}/{name}.jsonl"
 
 
+def get_custom_policies():
+    """custom_policies, each with the digest of its class's source file (so a change to a
+    router's code reruns the jobs that run it)."""
+    return {
+        name: {**spec, "source": source_digest(spec["class"], workflow.basedir)}
+        for name, spec in sorted(config["custom_policies"].items())
+    }
+
+
+def get_custom_long(wildcards):
+    """The long form (prompts, domains) for the policy jobs, when custom policies exist."""
+    return LONG_FORM if config["custom_policies"] else []
+
+
 def get_baseline_params(wildcards):
     """Everything the lambda-free and budget policies depend on."""
     ev = get_eval_config(wildcards)
@@ -331,6 +348,8 @@ def get_baseline_params(wildcards):
         **{k: ev[k] for k in keys},
         "budget_cost": ev["dacr"]["budget_cost"],
         "budget_viol": ev["dacr"]["budget_viol"],
+        "dacr": ev["dacr"],
+        "custom": get_custom_policies(),
         "seed": config["seed"],
     }
 
@@ -338,8 +357,12 @@ def get_baseline_params(wildcards):
 def get_lambda_params(wildcards):
     """Everything one lambda job depends on (the lambda itself is the wildcard)."""
     ev = get_eval_config(wildcards)
-    keys = ("decision_info", "tau_seconds", "lambda_lat", "dacr")
-    return {**{k: ev[k] for k in keys}, "seed": config["seed"]}
+    keys = ("decision_info", "tau_seconds", "lambda_lat", "dacr", "linucb")
+    return {
+        **{k: ev[k] for k in keys},
+        "custom": get_custom_policies(),
+        "seed": config["seed"],
+    }
 
 
 def get_decision_info(wildcards):
@@ -386,6 +409,8 @@ def get_curve_params(wildcards):
         "tau_seconds": ev["tau_seconds"],
         "lambda_lat": ev["lambda_lat"],
         "dacr": ev["dacr"],
+        "linucb": ev["linucb"],
+        "custom": get_custom_policies(),
         "seed": config["seed"],
     }
 

@@ -72,6 +72,8 @@ rule fit_predictors:
 rule evaluate_baselines:
     input:
         predictions=rules.fit_predictors.output.predictions,
+        features=rules.build_features.output.features,
+        long=get_custom_long,
     output:
         per_query="results/{experiment}/policies/baselines.parquet",
         info="results/{experiment}/policies/budget_info.json",
@@ -89,6 +91,8 @@ rule evaluate_baselines:
 rule evaluate_lambda:
     input:
         predictions=rules.fit_predictors.output.predictions,
+        features=rules.build_features.output.features,
+        long=get_custom_long,
     output:
         per_query="results/{experiment}/policies/lambda_{lam}.parquet",
         trace="results/{experiment}/policies/dacr_trace_{lam}.parquet",

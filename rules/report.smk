@@ -5,6 +5,8 @@
 rule evaluate_curves:
     input:
         predictions=rules.fit_predictors.output.predictions,
+        features=rules.build_features.output.features,
+        long=get_custom_long,
     output:
         curves="results/{experiment}/curves.parquet",
     log:
@@ -46,6 +48,7 @@ rule summarize_experiment:
             category="{experiment}",
             labels={"table": "budget compliance"},
         ),
+        regret="results/{experiment}/regret_curve.parquet",
         summary=report(
             "results/{experiment}/summary.md",
             caption="../report/summary.rst",
@@ -73,6 +76,7 @@ rule plot_experiment:
         by_domain=rules.aggregate_metrics.output.by_domain,
         trace=rules.aggregate_metrics.output.trace,
         predictions=rules.fit_predictors.output.predictions,
+        regret=rules.summarize_experiment.output.regret,
     output:
         quality_cost=report(
             "results/{experiment}/plots/quality_cost.png",
@@ -109,6 +113,12 @@ rule plot_experiment:
             caption="../report/domain_heatmap.rst",
             category="{experiment}",
             labels={"figure": "quality by domain"},
+        ),
+        regret=report(
+            "results/{experiment}/plots/regret.png",
+            caption="../report/regret.rst",
+            category="{experiment}",
+            labels={"figure": "regret"},
         ),
     log:
         "logs/{experiment}/plot_experiment.log",

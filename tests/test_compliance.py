@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dacr.compliance import COMPLIANCE_COLUMNS, budget_compliance, budget_lines
+from dacr.compliance import COMPLIANCE_COLUMNS, budget_compliance, budget_lines, regret_curve
 from dacr.evaluate import summarize
 
 
@@ -114,3 +114,23 @@ def test_an_infeasible_budget_is_said_and_has_no_regret(tables):
     table = budget_compliance(per_query, metrics, info, n_resamples=100, seed=1)
     assert not table["feasible"].any() and table["regret"].isna().all()
     assert "**Infeasible**" in "\n".join(budget_lines(table))
+
+
+def test_regret_curve_by_hand():
+    domains = np.array(["a"] * 4)
+    rows = pd.concat(
+        [
+            per_query_rows(
+                "oracle", np.nan, np.array([1.0, 1.0, 0.5, 1.0]), np.ones(4), np.zeros(4), domains
+            ),
+            per_query_rows(
+                "dacr", 2.0, np.array([1.0, 0.0, 0.5, 0.5]), np.ones(4), np.zeros(4), domains
+            ),
+            per_query_rows("single:m", np.nan, np.zeros(4), np.ones(4), np.zeros(4), domains),
+        ],
+        ignore_index=True,
+    )
+    curve = regret_curve(rows)
+    assert set(curve["policy"]) == {"dacr"}  # no single models, no oracle
+    assert curve["cumulative_regret"].tolist() == [0.0, 1.0, 1.0, 1.5]
+    assert curve["mean_regret"].tolist() == pytest.approx([0.0, 0.5, 1 / 3, 0.375])

@@ -14,6 +14,7 @@ from dacr.plots import (
     plot_latency_cdf,
     plot_lodo_heatmap,
     plot_quality_cost,
+    plot_regret,
     plot_reliability,
     plot_violation_cost,
 )
@@ -114,6 +115,20 @@ def _budget_curve() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _regret() -> pd.DataFrame:
+    t = np.arange(200)
+    frames = [
+        pd.DataFrame({"policy": name, "lambda_cost": lam, "t": t, "cumulative_regret": slope * t})
+        for name, lam, slope in (
+            ("dacr", 1.0, 0.2),
+            ("dacr", 10.0, 0.25),
+            ("linucb", 1.0, 0.3),
+            ("mine", np.nan, 0.4),
+        )
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
 def test_load_windows_are_the_runs_above_capacity():
     t = np.arange(10)
     load = np.array([1, 1, 2, 3, 1, 1, 1.5, 1.5, 1.5, 1])
@@ -170,6 +185,7 @@ CASES = {
         (800, 1200),
     ),
     "budget_curve": (lambda p: plot_budget_curve(_budget_curve(), p, INFO), (550, 1300)),
+    "regret": (lambda p: plot_regret(_regret(), p, INFO), (600, 1100)),
     "domain_heatmap": (
         lambda p: plot_domain_heatmap(_metrics(PQ, ("policy", "lambda_cost", "domain")), p, INFO),
         (800, 1400),

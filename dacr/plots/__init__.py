@@ -10,7 +10,7 @@ the experiment, the dataset (``synthetic`` or ``RouterBench``) and the decision 
 
 from __future__ import annotations
 
-from dacr.plots.budgets import plot_budget_curve, plot_dacr_trace
+from dacr.plots.budgets import plot_budget_curve, plot_dacr_trace, plot_regret
 from dacr.plots.calibration import plot_reliability
 from dacr.plots.heatmaps import plot_domain_heatmap, plot_lodo_heatmap
 from dacr.plots.routers import plot_latency_cdf, plot_quality_cost, plot_violation_cost
@@ -25,6 +25,7 @@ __all__ = [
     "plot_latency_cdf",
     "plot_lodo_heatmap",
     "plot_quality_cost",
+    "plot_regret",
     "plot_reliability",
     "plot_violation_cost",
 ]

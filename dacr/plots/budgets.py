@@ -17,6 +17,7 @@ from dacr.plots.style import (
     new_figure,
     note,
     ordered,
+    outside_legend,
     palette,
     require_columns,
     save_png,
@@ -168,4 +169,45 @@ def plot_budget_curve(curve: pd.DataFrame, path: str | Path, title_info: TitleIn
         right.set_ylabel("SLO violation rate")
         right.legend(fontsize="small", loc="best")
         fig.suptitle(title_info.title("Quality and violations over a budget sweep"))
+        return save_png(fig, path)
+
+
+def plot_regret(curve: pd.DataFrame, path: str | Path, title_info: TitleInfo) -> Path:
+    """Cumulative regret against the oracle over the stream: DACR and LinUCB at each λ, and
+    every other non-baseline router (custom ones) at the middle λ of its grid or λ-free.
+
+    Parameters
+    ----------
+    curve
+        ``regret_curve.parquet`` rows: ``policy, lambda_cost, t, cumulative_regret``.
+    path, title_info
+        Output PNG and title parts.
+    """
+    require_columns(curve, ["policy", "lambda_cost", "t", "cumulative_regret"], "curve")
+    if curve.empty:
+        raise ValueError("regret curve is empty; nothing to plot")
+    colors = palette(curve["policy"].astype(str))
+    builtin = {"random", "cheapest", "always_strong", "cascade", "routellm", "knn", "llmrec"}
+    with mpl.rc_context(RC):
+        fig, axes = new_figure("regret")
+        ax = axes[0, 0]
+        for name in ordered(set(curve["policy"].astype(str)) - builtin):
+            g = curve.loc[curve["policy"] == name]
+            lams = np.sort(g["lambda_cost"].dropna().unique())
+            shown = lams if name in ("dacr", "linucb") else lams[len(lams) // 2 :][:1]
+            for k, lam in enumerate(shown if len(lams) else [np.nan]):
+                line = g if np.isnan(lam) else g.loc[g["lambda_cost"] == lam]
+                label = name if np.isnan(lam) else f"{name} λ = {lam:g}"
+                ax.plot(
+                    line["t"],
+                    line["cumulative_regret"],
+                    color=colors[name],
+                    linewidth=2.0 if name == "dacr" else 1.3,
+                    alpha=1.0 - 0.6 * k / max(len(shown), 1),
+                    label=label,
+                )
+        ax.set_xlabel("request index t (stream order)")
+        ax.set_ylabel("cumulative regret vs the oracle (sum of quality gaps)")
+        outside_legend(fig, ax)
+        fig.suptitle(title_info.title("Cumulative regret against the oracle"))
         return save_png(fig, path)

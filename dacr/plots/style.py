@@ -35,6 +35,7 @@ POLICY_ORDER = (
     "llmrec",
     "knn",
     "dacr",
+    "linucb",
     "constrained_oracle",
     "mixllm_budget",
     "llmrec_budget",
@@ -53,6 +54,7 @@ MARKERS = {
     "constrained_oracle": "*",
     "mixllm_budget": "p",
     "llmrec_budget": "d",
+    "linucb": "8",
 }
 STAGE_ORDER = ("raw", "calibrated", "online_end")
 SINGLE_COLOR = "0.6"
@@ -70,6 +72,7 @@ SIZES = {
     "reliability": (14.0, 10.0),
     "dacr_trace": (12.0, 8.0),
     "budget_curve": (13.0, 5.5),
+    "regret": (11.0, 6.0),
     "domain_heatmap": (14.0, 8.0),
     "lodo_heatmap": (10.0, 6.0),
 }

@@ -1,18 +1,22 @@
 """What a router sees, what it learns afterwards, and the online policy API.
 
 Every policy follows one online API (river style): parameters are stored unchanged,
-``select_one(t, ctx)`` returns the model index for request t from what is known then,
-``update_one(t, choice, outcome)`` reveals the realised outcome of that choice, ``clone()``
-returns a fresh copy with the same parameters and no state. Stateless policies also provide a
-vectorised ``select_batch(ctx)``; :func:`replay` uses it when present, a policy's own
-``replay`` (DACR's compiled kernel) next, and the sequential loop otherwise.
+``select_one(request)`` returns the model index for a :class:`~dacr.route.online.Request`
+(what is known when it arrives), ``update_one(feedback)`` receives a
+:class:`~dacr.route.online.Feedback` of the chosen model only, when it arrives, and
+``clone()`` returns a fresh copy with the same parameters and no state. An optional
+scikit-learn-style ``fit(train)`` sees the training split. Stateless policies also provide a
+vectorised ``select_batch(ctx)``; :func:`replay` uses a policy's own compiled ``replay``
+(DACR) first, ``select_batch`` next, and the enforced per-request loop
+(:func:`~dacr.route.online.run_online`) otherwise.
 
-What a router may see (:class:`Context`): predicted quality (raw per-model, calibrated, joint
-ranker, KNN), the cost and SLO-violation terms used for decisions (predicted, or realised when
-``decision_info`` is ``oracle``), the domain, the stream time, the load observable at arrival
-and the latency forecast behind the violation term. Realised outcomes (:class:`Outcomes`)
-reach a policy only through ``update_one`` after its decision; the oracle policies are the
-exceptions, upper bounds labelled as such.
+:class:`Context` holds the decision-time information of every request of a stream (rows in
+stream order): predicted quality (calibrated, joint ranker, KNN), the cost and SLO-violation
+terms used for decisions (predicted, or realised when ``decision_info`` is ``oracle``), the
+domain, the stream time, the load observable at arrival, the latency forecast behind the
+violation term, and optionally the query features and prompts. Realised outcomes
+(:class:`Outcomes`) are never handed to a policy; the oracle policies are the exceptions,
+upper bounds labelled as such.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtr
+
+from dacr.route.online import Feedback, FeedbackSchedule, Request, request_at, run_online
 
 DECISION_INFO = ("predicted", "oracle")
 
@@ -63,10 +69,18 @@ class Context:
     p_win: np.ndarray | None = None
     load: np.ndarray | None = None
     latency: LatencyForecast | None = None
+    features: np.ndarray | None = None
+    prompts: np.ndarray | None = None
+    domain_names: np.ndarray | None = None
+    models: tuple[str, ...] | None = None
 
     @property
     def n(self) -> int:
         return self.q_cal.shape[0]
+
+    def request(self, t: int) -> Request:
+        """Request ``t`` as a router sees it (read-only views)."""
+        return request_at(self, t)
 
 
 @dataclass(frozen=True)
@@ -101,27 +115,57 @@ class Policy:
     def reset(self) -> None:
         """Create the online state (nothing for stateless policies)."""
 
-    def select_one(self, t: int, ctx: Context) -> int:
-        return int(self.select_batch(ctx)[t])
+    def fit(self, train: object) -> Policy:
+        """Learn from the training split (nothing for policies built on shared predictions)."""
+        return self
 
-    def update_one(self, t: int, choice: int, outcome: Outcomes) -> None:
+    def select_one(self, request: Request) -> int:
+        """The model for one request: by default the batch rule on that request alone."""
+        return int(self.select_batch(context_of(request))[0])
+
+    def update_one(self, feedback: Feedback) -> None:
         return None
 
     def select_batch(self, ctx: Context) -> np.ndarray:
         raise NotImplementedError
 
 
-def replay(policy: Policy, ctx: Context, outcomes: Outcomes) -> np.ndarray:
-    """Choices of ``policy`` over the stream: vectorised when stateless, compiled when the
-    policy has its own replay, else the sequential per-request loop."""
+def context_of(request: Request) -> Context:
+    """A one-row :class:`Context` holding just ``request`` (for batch rules)."""
+    one = np.zeros(1, dtype=np.int64) + request.domain_code
+    latency = None
+    if request.lat_loc is not None:
+        latency = LatencyForecast(request.lat_loc[None, :], request.lat_scale, request.tau_s)
+    return Context(
+        q_cal=request.q_cal[None, :],
+        cost=request.cost[None, :],
+        viol=request.viol[None, :],
+        domain=one,
+        ts=np.array([request.ts]),
+        q_extra={k: v[None, :] for k, v in request.q_extra.items()},
+        p_win=None if request.p_win is None else np.array([request.p_win]),
+        load=np.array([request.load]),
+        latency=latency,
+        features=None if request.features is None else request.features[None, :],
+        prompts=None if request.prompt is None else np.array([request.prompt], dtype=object),
+        domain_names=np.array([request.domain], dtype=object),
+        models=request.models,
+    )
+
+
+def replay(
+    policy: Policy,
+    ctx: Context,
+    outcomes: Outcomes,
+    schedule: FeedbackSchedule | None = None,
+) -> np.ndarray:
+    """Choices of ``policy`` over the stream: its compiled replay when it has one,
+    vectorised when stateless, else the enforced per-request loop under ``schedule``
+    (default: :class:`~dacr.route.online.FeedbackSchedule`'s defaults)."""
     own = getattr(policy, "replay", None)
     if own is not None:
         return own(ctx, outcomes).choice
     try:
         return np.asarray(policy.select_batch(ctx), dtype=np.int64)
     except NotImplementedError:
-        choices = np.empty(ctx.n, dtype=np.int64)
-        for t in range(ctx.n):
-            choices[t] = policy.select_one(t, ctx)
-            policy.update_one(t, int(choices[t]), outcomes)
-        return choices
+        return run_online(policy, ctx, outcomes, schedule or FeedbackSchedule())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dacr.route.base import Context, Outcomes, Policy
+from dacr.route.online import Request
 
 
 def argmax_score(q: np.ndarray, cost: np.ndarray, viol: np.ndarray, lam: float, lam_lat: float):
@@ -26,8 +27,8 @@ class RandomPolicy(Policy):
     def select_batch(self, ctx: Context) -> np.ndarray:
         return self._rng.integers(0, ctx.q_cal.shape[1], size=ctx.n)
 
-    def select_one(self, t: int, ctx: Context) -> int:
-        return int(self._rng.integers(0, ctx.q_cal.shape[1]))
+    def select_one(self, request: Request) -> int:
+        return int(self._rng.integers(0, len(request.q_cal)))
 
 
 class FixedPolicy(Policy):
@@ -62,6 +63,11 @@ class OraclePolicy(Policy):
         quality, cost = self.outcomes.quality, self.outcomes.cost
         best = quality == quality.max(axis=1, keepdims=True)
         return np.argmin(np.where(best, cost, np.inf), axis=1)
+
+    def select_one(self, request: Request) -> int:
+        """The hindsight choice for request ``request.t`` (it reads the realised outcomes)."""
+        quality, cost = self.outcomes.quality[request.t], self.outcomes.cost[request.t]
+        return int(np.argmin(np.where(quality == quality.max(), cost, np.inf)))
 
 
 class CascadePolicy(Policy):

@@ -46,12 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dacr.route.base import Context, Outcomes, Policy
-from dacr.route.feedback import (
-    FEEDBACK_CLOCKS,
-    completion_index,
-    feedback_available_at,
-    feedback_lost,
-)
+from dacr.route.feedback import FEEDBACK_CLOCKS, feedback_available_at, feedback_lost
 from dacr.route.kernel import (
     COST_FLOOR,
     PARAMS,
@@ -60,6 +55,7 @@ from dacr.route.kernel import (
     score_weights,
     tracker_step,
 )
+from dacr.route.online import QUALITY, Feedback, FeedbackSchedule, Request, run_online
 
 DUAL_MODES = ("normalized", "raw")
 
@@ -166,81 +162,66 @@ class DACRPolicy(Policy):
         _check_params(params)
         super().__init__(**params)
 
-    # --- per-request API -------------------------------------------------------------------
+    # --- per-request API (the enforced interface) ------------------------------------------
     def reset(self) -> None:
         self.mu_c = 0.0
         self.mu_l = 0.0
         self.bias: np.ndarray | None = None
-        self._outcomes: Outcomes | None = None
 
-    def _prepare(self, ctx: Context) -> None:
+    def schedule(self) -> FeedbackSchedule:
+        """When this router's feedback arrives: its own clock, delays and loss draws."""
+        return FeedbackSchedule(
+            clock=self.feedback_clock,
+            delay=self.delay,
+            delay_s=self.delay_s,
+            p_miss=self.p_miss,
+            seed=self.seed,
+            outcomes_at_once=self.dual == "raw",
+        )
+
+    def _prepare(self, request: Request) -> None:
         if self.bias is not None:
             return
-        _check_domains(ctx, self.n_domains)
-        n, m_count = ctx.q_cal.shape
+        if request.n_domains > self.n_domains:
+            raise ValueError(
+                f"dacr: the stream has domain code {request.n_domains - 1} but "
+                f"n_domains={self.n_domains}"
+            )
+        n, m_count = request.n, len(request.q_cal)
         self.bias = np.zeros((m_count, self.n_domains))
         self._lat = _Tracker(m_count, self.n_domains, self.lat_lr, self.shift_bound)
         self._cost = _Tracker(m_count, self.n_domains, self.cost_lr, self.shift_bound)
-        self._lost = feedback_lost(n, self.p_miss, self.seed)
-        self._ts = np.asarray(ctx.ts, dtype=float)
-        self._q_avail = feedback_available_at(self._ts, self.delay, self.delay_s)
         self._eta = self.step_size(n)
-        self._due_o: dict[int, list[int]] = {}  # decision index -> outcomes then due
-        self._due_q: dict[int, list[int]] = {}  # decision index -> quality labels then due
-        self._choice = np.zeros(n, dtype=np.int64)
-        self._c_used = np.zeros(n)
-        self._v_used = np.zeros(n)
+        self._seen: dict[int, tuple] = {}  # t -> what the decision used, until its feedback
         self._committed = 0.0
         self._floor_sum = 0.0
-        self._now: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _apply_due(self, t: int, ctx: Context) -> None:
-        out = self._outcomes
-        for s in self._due_o.pop(t, []):
-            m, d = int(self._choice[s]), int(ctx.domain[s])
-            if ctx.latency is not None:
-                self._lat.update(m, d, math.log(out.latency[s, m]) - ctx.latency.loc[s, m])
-            real, pred = max(out.cost[s, m], COST_FLOOR), max(ctx.cost[s, m], COST_FLOOR)
-            self._cost.update(m, d, math.log(real / pred))
-            c_err = out.cost[s, m] - self._c_used[s]
-            v_err = out.violation[s, m] - self._v_used[s]
-            self.mu_c = max(0.0, self.mu_c + self._eta * c_err / self.budget_cost)
-            self.mu_l = max(0.0, self.mu_l + self._eta * v_err / self.budget_viol)
-            self._committed += c_err
-        for s in self._due_q.pop(t, []):
-            m, d = int(self._choice[s]), int(ctx.domain[s])
-            p = min(max(ctx.q_cal[s, m] + self.bias[m, d], 0.0), 1.0)
-            b = self.bias[m, d] + self.cal_lr * (out.quality[s, m] - p)
-            self.bias[m, d] = min(max(b, -self.bias_bound), self.bias_bound)
-
-    def _estimates(self, t: int, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
-        """Corrected predicted cost and P(violation) of every model for request t."""
+    def _estimates(self, request: Request) -> tuple[np.ndarray, np.ndarray]:
+        """Corrected predicted cost and P(violation) of every model for a request."""
         if self.dual == "raw":
-            return ctx.cost[t].astype(float), ctx.viol[t].astype(float)
-        d = int(ctx.domain[t])
-        models = range(ctx.q_cal.shape[1])
-        cost = np.array([ctx.cost[t, m] * self._cost.factor(m, d) for m in models])
-        lat = ctx.latency
-        if lat is None:
-            return cost, ctx.viol[t].astype(float)
-        log_tau = math.log(lat.tau_s)
+            return np.asarray(request.cost, float), np.asarray(request.viol, float)
+        d = request.domain_code
+        models = range(len(request.q_cal))
+        cost = np.array([request.cost[m] * self._cost.factor(m, d) for m in models])
+        if request.lat_loc is None:
+            return cost, np.asarray(request.viol, float)
+        log_tau = math.log(request.tau_s)
         viol = np.array(
             [
                 normal_tail(
-                    (log_tau - (lat.loc[t, m] + self._lat.shift(m, d))) * (1.0 / lat.scale[m])
+                    (log_tau - (request.lat_loc[m] + self._lat.shift(m, d)))
+                    * (1.0 / request.lat_scale[m])
                 )
                 for m in models
             ]
         )
         return cost, viol
 
-    def select_one(self, t: int, ctx: Context) -> int:
-        self._prepare(ctx)
-        if self._outcomes is not None:
-            self._apply_due(t, ctx)
-        d = int(ctx.domain[t])
-        cost, viol = self._estimates(t, ctx)
-        q = np.clip(ctx.q_cal[t] + self.bias[:, d], 0.0, 1.0)
+    def select_one(self, request: Request) -> int:
+        self._prepare(request)
+        t, d = request.t, request.domain_code
+        cost, viol = self._estimates(request)
+        q = np.clip(request.q_cal + self.bias[:, d], 0.0, 1.0)
         w = score_weights(
             self.lambda_cost,
             self.lambda_lat,
@@ -255,34 +236,51 @@ class DACRPolicy(Policy):
         cheapest = int(np.argmin(cost))
         if self.hard_budget:
             self._floor_sum += cost[cheapest]
-            reserve = (ctx.n - t - 1) * self._floor_sum / (t + 1)
-            fits = self._committed + cost + reserve <= self.budget_cost * ctx.n
+            reserve = (request.n - t - 1) * self._floor_sum / (t + 1)
+            fits = self._committed + cost + reserve <= self.budget_cost * request.n
             score = np.where(fits, score, -np.inf)
-        self._now = (cost, viol)
-        return int(np.argmax(score)) if np.isfinite(score).any() else cheapest
+        m = int(np.argmax(score)) if np.isfinite(score).any() else cheapest
+        if self.dual == "normalized":  # the dual steps on the predicted consumption at once
+            self.mu_c = max(0.0, self.mu_c + self._eta * (cost[m] / self.budget_cost - 1.0))
+            self.mu_l = max(0.0, self.mu_l + self._eta * (viol[m] / self.budget_viol - 1.0))
+            self._committed += cost[m]
+        loc = None if request.lat_loc is None else float(request.lat_loc[m])
+        self._seen[t] = (
+            d,
+            float(cost[m]),
+            float(viol[m]),
+            float(request.cost[m]),
+            loc,
+            float(request.q_cal[m]),
+        )
+        return m
 
-    def update_one(self, t: int, choice: int, outcome: Outcomes) -> None:
-        """Record decision t; its outcome is read from ``outcome`` only when it falls due."""
-        self._outcomes = outcome
-        cost, viol = self._now
-        self._choice[t] = choice
-        self._c_used[t], self._v_used[t] = cost[choice], viol[choice]
-        done = int(self._q_avail[t])
-        if self.feedback_clock == "stream":
-            if math.isnan(outcome.latency[t, choice]):
-                _check_latency(outcome)
-            done = completion_index(self._ts, t, float(outcome.latency[t, choice]))
-        if self.dual == "normalized":
-            self.mu_c = max(0.0, self.mu_c + self._eta * (cost[choice] / self.budget_cost - 1.0))
-            self.mu_l = max(0.0, self.mu_l + self._eta * (viol[choice] / self.budget_viol - 1.0))
-            self._committed += cost[choice]
-            self._due_o.setdefault(done, []).append(t)
-        else:
-            c, v = float(outcome.cost[t, choice]), float(outcome.violation[t, choice])
-            self.mu_c = max(0.0, self.mu_c + self._eta * (c - self.budget_cost))
-            self.mu_l = max(0.0, self.mu_l + self._eta * (v - self.budget_viol))
-        if not self._lost[t]:
-            self._due_q.setdefault(max(int(self._q_avail[t]), done), []).append(t)
+    def update_one(self, feedback: Feedback) -> None:
+        """The chosen model's outcome (cost, latency, violation) or quality label."""
+        d, c_used, v_used, c_hat, loc, q_cal = self._seen[feedback.t]
+        m = feedback.model
+        if feedback.kind == QUALITY:
+            p = min(max(q_cal + self.bias[m, d], 0.0), 1.0)
+            b = self.bias[m, d] + self.cal_lr * (feedback.quality - p)
+            self.bias[m, d] = min(max(b, -self.bias_bound), self.bias_bound)
+            return
+        if self.dual == "raw":  # the original: realised consumption in USD
+            self.mu_c = max(0.0, self.mu_c + self._eta * (feedback.cost - self.budget_cost))
+            self.mu_l = max(0.0, self.mu_l + self._eta * (feedback.violation - self.budget_viol))
+            return
+        if loc is not None:
+            self._lat.update(m, d, math.log(feedback.latency_s) - loc)
+        real, pred = max(feedback.cost, COST_FLOOR), max(c_hat, COST_FLOOR)
+        self._cost.update(m, d, math.log(real / pred))
+        c_err, v_err = feedback.cost - c_used, feedback.violation - v_used
+        self.mu_c = max(0.0, self.mu_c + self._eta * c_err / self.budget_cost)
+        self.mu_l = max(0.0, self.mu_l + self._eta * v_err / self.budget_viol)
+        self._committed += c_err
+
+    def run(self, ctx: Context, outcomes: Outcomes) -> np.ndarray:
+        """The per-request replay through the enforced interface (the compiled
+        :meth:`replay`'s reference)."""
+        return run_online(self, ctx, outcomes, self.schedule())
 
     def step_size(self, n: int) -> float:
         """The dual step over a stream of ``n`` requests (see ``mu_lr``)."""

@@ -207,7 +207,16 @@ class ConstrainedOraclePolicy(Policy):
             out.quality, out.cost, out.violation, self.budget_cost, self.budget_viol
         )
 
-    def select_batch(self, ctx: Context) -> np.ndarray:
+    def reset(self) -> None:
+        self._choice: np.ndarray | None = None
+
+    def select_one(self, request) -> int:
+        """The LP's (rounded) choice for request ``request.t`` (solved once, in hindsight)."""
+        if self._choice is None:
+            self._choice = self.select_batch(None)
+        return int(self._choice[request.t])
+
+    def select_batch(self, ctx: Context | None) -> np.ndarray:
         solution = self.solve()
         if not solution.feasible:
             raise ValueError(

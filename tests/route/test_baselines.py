@@ -16,6 +16,7 @@ from dacr.route import (
     ScalarisedPolicy,
     replay,
 )
+from dacr.route.online import FeedbackSchedule, run_online
 from dacr.route.oracle import ConstrainedOraclePolicy
 
 # Three queries x three models (0 cheap/weak, 1 mid, 2 dear/strong).
@@ -128,8 +129,5 @@ def test_contract_per_request_api_matches_the_replay(policy):
     context, out = ctx(), outcomes()
     fast = replay(policy.clone(), context, out)
     slow = policy.clone()
-    loop = []
-    for t in range(context.n):
-        loop.append(slow.select_one(t, context))
-        slow.update_one(t, loop[-1], out)
-    assert loop == fast.tolist()
+    schedule = slow.schedule() if hasattr(slow, "schedule") else FeedbackSchedule()
+    assert run_online(slow, context, out, schedule).tolist() == fast.tolist()

@@ -17,6 +17,7 @@ PLOTS = (
     "reliability",
     "dacr_trace",
     "domain_heatmap",
+    "regret",
 )
 REPORT_FILES = (
     *(f"results/{EXP}/plots/{name}.png" for name in PLOTS),
@@ -46,7 +47,8 @@ def test_demo_reaches_metrics_with_every_policy(demo_run):
     policies = set(metrics["policy"])
     expected = {"random", "cheapest", "always_strong", "oracle", "cascade", "routellm"}
     expected |= {"mixllm", "llmrec", "knn", "dacr"}
-    expected |= {"constrained_oracle", "mixllm_budget", "llmrec_budget"}
+    expected |= {"constrained_oracle", "mixllm_budget", "llmrec_budget", "linucb"}
+    expected |= {"embedding_threshold", "external_score"}  # the demo's custom routers
     assert expected <= policies
     assert sum(p.startswith("single:") for p in policies) == 11
     free = metrics[metrics["policy"].isin(["random", "oracle", "cascade"])]
@@ -84,6 +86,33 @@ def test_dacr_keeps_its_violation_budget_honestly(demo_run):
     # its own violation forecasts for the calls it made are not blind (they were 1e-4 for 45 %)
     gap = (mine["pred_violation"] - mine["slo_violation"]).groupby(mine["lambda_cost"]).mean()
     assert (gap.abs() < 0.05).all()
+
+
+def test_every_reported_policy_is_under_the_honesty_contract_test(demo_run):
+    from tests.route.test_contract import COVERED
+
+    names = {
+        p if not p.startswith("single:") else "single:m0"
+        for p in pd.read_csv(demo_run / METRICS)["policy"]
+    }
+    covered = {p if not p.startswith("single:") else "single:m0" for p in COVERED}
+    assert names <= covered, sorted(names - covered)
+
+
+def test_custom_routers_and_linucb_reach_every_table(demo_run):
+    base = demo_run / "results" / EXP
+    summary = pd.read_csv(base / "router_summary.csv").set_index("router")
+    for router in ("external_score", "linucb"):
+        row = summary.loc[router]
+        assert row["aiq_code_ci_low"] <= row["aiq_code"] <= row["aiq_code_ci_high"]
+    assert {"embedding_threshold", "external_score", "linucb"} <= set(
+        pd.read_csv(base / "metrics_by_domain.csv")["policy"]
+    )
+    assert {"external_score", "linucb"} <= set(pd.read_csv(base / "comparisons.csv")["baseline"])
+    regret = pd.read_parquet(base / "regret_curve.parquet")
+    final = regret.groupby(["policy", "lambda_cost"], dropna=False)["cumulative_regret"].last()
+    assert final.loc[("dacr", 1.0)] > 0 and ("linucb", 1.0) in final.index
+    assert (base / "plots" / "regret.png").stat().st_size > 10_000
 
 
 def test_no_test_query_reaches_training_or_calibration(demo_run):
@@ -142,11 +171,14 @@ def test_two_runs_give_byte_identical_metrics(demo_run, tmp_path, request):
         ).read_bytes()
 
 
-def test_a_lambda_change_reruns_only_that_lambda_and_the_aggregate(demo_run):
+def test_a_lambda_change_reruns_only_that_lambda_and_the_aggregate(demo_run, request):
     changed = {**SMALL, "experiments": {EXP: {**SMALL["experiments"][EXP], "lambdas": [1, 5]}}}
     extra = write_config(demo_run, changed, name="changed.yaml")
-    demo = str(demo_run / "test.yaml")
-    proc = run_snakemake(demo_run, METRICS, "-n", "--quiet", "rules", "--configfile", demo, extra)
+    demo = str(request.config.rootpath / "config" / "demo.yaml")
+    small = str(demo_run / "test.yaml")
+    proc = run_snakemake(
+        demo_run, METRICS, "-n", "--quiet", "rules", "--configfile", demo, small, extra
+    )
     jobs = proc.stdout
     assert "evaluate_lambda" in jobs and "aggregate_metrics" in jobs
     for rule in ("build_features", "fit_predictors", "evaluate_baselines", "build_stream"):
@@ -243,6 +275,19 @@ def test_a_binding_budget_is_kept_and_swept(tmp_path, request):
     sweep_dacr = curve.loc[curve["policy"] == "dacr"]
     assert (sweep_dacr["cost_ratio"] <= 1.05).all()
     assert (tmp_path / f"results/{exp}/plots/budget_curve.png").stat().st_size > 10_000
+
+
+def test_a_bad_custom_router_fails_naming_the_policy(tmp_path, request):
+    demo = str(request.config.rootpath / "config" / "demo.yaml")
+    config = {**SMALL, "custom_policies": {"mine": {"class": "examples.routers.nothing:Router"}}}
+    proc = run_snakemake(
+        tmp_path, METRICS, "--configfile", demo, write_config(tmp_path, config), check=False
+    )
+    assert proc.returncode != 0
+    log = (tmp_path / "logs" / EXP / "evaluate_baselines.log").read_text()
+    assert "custom_policies.mine.class='examples.routers.nothing:Router'" in log
+    assert "cannot import module 'examples.routers.nothing'" in log
+    assert not (tmp_path / f"results/{EXP}/policies/baselines.parquet").exists()
 
 
 def test_leave_one_domain_out_matrix(tmp_path, request):

@@ -1,4 +1,6 @@
-"""Rule evaluate_lambda: mixllm, llmrec, knn and DACR at one cost weight lambda."""
+"""Rule evaluate_lambda: mixllm, llmrec, knn, DACR, LinUCB and custom routers at one lambda."""
+
+from pathlib import Path
 
 from dacr.evaluate import run_lambda
 from dacr.logs import setup_logging
@@ -12,6 +14,9 @@ def main(smk) -> None:
         smk.output.trace,
         smk.output.calibration,
         lam=float(smk.wildcards.lam),
+        features_path=smk.input.features,
+        long_path=smk.input.long or None,
+        import_root=str(Path(smk.scriptdir).parents[1]),
         **smk.params.policy,
     )
 

@@ -15,6 +15,7 @@ def main(smk) -> None:
         smk.input.by_domain,
         smk.input.trace,
         smk.input.predictions,
+        smk.input.regret,
         Path(smk.output.quality_cost).parent,
         experiment=smk.wildcards.experiment,
         **smk.params.plots,

@@ -17,6 +17,7 @@ def main(smk) -> None:
         comparisons_path=smk.output.comparisons,
         compliance_path=smk.output.budget_compliance,
         summary_path=smk.output.summary,
+        regret_path=smk.output.regret,
         experiment=smk.wildcards.experiment,
         **smk.params.bootstrap,
     )

@@ -1,0 +1,121 @@
+"""LinUCB: a contextual bandit that learns each model's quality from its own feedback only.
+
+Per model m, a ridge regression of quality on the request's features ``x`` (plus an
+intercept), ``A_m = ridge * I + sum x x'`` and ``b_m = sum y x`` over the requests routed to m
+whose quality label arrived; the optimistic estimate is ``theta_m . x + alpha * sqrt(x' A_m^-1
+x)`` (Li, Chu, Langford & Schapire 2010). It is the family PILOT (arXiv 2508.21141) uses for
+budget-constrained LLM routing. The score subtracts cost and violation with DACR's scale-free
+budget duals (``dual: normalized``): ``ucb - lambda_cost * c_hat - lambda_lat * v_hat -
+mu_c * c_hat / B - mu_l * v_hat / delta``, the duals stepped on the chosen model's predicted
+consumption at once and corrected to the realised one when its outcome arrives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from dacr.route.base import Policy
+from dacr.route.online import QUALITY, Feedback, Request
+
+
+class LinUCBPolicy(Policy):
+    """LinUCB over the shared query features, with budget duals (module docstring).
+
+    Parameters
+    ----------
+    lambda_cost, lambda_lat
+        Weights of the predicted cost (USD) and P(violation) in the score.
+    alpha
+        Width of the confidence bonus.
+    ridge
+        Prior precision of each model's coefficients.
+    budget_cost, budget_viol
+        Budgets B and delta of the duals.
+    mu_lr
+        Dual step per budget unit; None: ``1 / sqrt(T)``.
+    """
+
+    name = "linucb"
+
+    def __init__(
+        self,
+        lambda_cost: float,
+        lambda_lat: float = 1.0,
+        alpha: float = 0.5,
+        ridge: float = 1.0,
+        budget_cost: float = 0.0055,
+        budget_viol: float = 0.10,
+        mu_lr: float | None = None,
+    ) -> None:
+        if lambda_cost < 0 or lambda_lat < 0 or alpha < 0:
+            raise ValueError(
+                f"linucb: lambda_cost={lambda_cost}, lambda_lat={lambda_lat} and alpha={alpha} "
+                "must be >= 0"
+            )
+        if ridge <= 0 or budget_cost <= 0 or budget_viol <= 0:
+            raise ValueError(
+                f"linucb: ridge={ridge}, budget_cost={budget_cost} and budget_viol={budget_viol} "
+                "must be > 0"
+            )
+        super().__init__(
+            lambda_cost=lambda_cost,
+            lambda_lat=lambda_lat,
+            alpha=alpha,
+            ridge=ridge,
+            budget_cost=budget_cost,
+            budget_viol=budget_viol,
+            mu_lr=mu_lr,
+        )
+
+    def reset(self) -> None:
+        self.mu_c = 0.0
+        self.mu_l = 0.0
+        self._a_inv: np.ndarray | None = None
+
+    def _prepare(self, request: Request) -> None:
+        if request.features is None:
+            raise ValueError("linucb needs the query features in each request")
+        d = len(request.features) + 1
+        m = len(request.q_cal)
+        self._a_inv = np.tile(np.eye(d) / self.ridge, (m, 1, 1))
+        self._b = np.zeros((m, d))
+        self._eta = float(self.mu_lr) if self.mu_lr is not None else 1 / math.sqrt(request.n)
+        self._seen: dict[int, tuple[np.ndarray, float, float]] = {}
+
+    def select_one(self, request: Request) -> int:
+        if self._a_inv is None:
+            self._prepare(request)
+        x = np.append(np.asarray(request.features, dtype=float), 1.0)
+        theta = np.einsum("mij,mj->mi", self._a_inv, self._b)
+        width = np.sqrt(np.maximum(np.einsum("i,mij,j->m", x, self._a_inv, x), 0.0))
+        ucb = theta @ x + self.alpha * width
+        cost = np.asarray(request.cost, dtype=float)
+        viol = np.asarray(request.viol, dtype=float)
+        score = (
+            ucb
+            - self.lambda_cost * cost
+            - self.lambda_lat * viol
+            - self.mu_c / self.budget_cost * cost
+            - self.mu_l / self.budget_viol * viol
+        )
+        m = int(np.argmax(score))
+        self.mu_c = max(0.0, self.mu_c + self._eta * (cost[m] / self.budget_cost - 1.0))
+        self.mu_l = max(0.0, self.mu_l + self._eta * (viol[m] / self.budget_viol - 1.0))
+        self._seen[request.t] = (x, float(cost[m]), float(viol[m]))
+        return m
+
+    def update_one(self, feedback: Feedback) -> None:
+        x, c_used, v_used = self._seen[feedback.t]
+        m = feedback.model
+        if feedback.kind == QUALITY:
+            a_inv = self._a_inv[m]
+            ax = a_inv @ x  # Sherman-Morrison: (A + x x')^-1
+            self._a_inv[m] = a_inv - np.outer(ax, ax) / (1.0 + x @ ax)
+            self._b[m] += feedback.quality * x
+            return
+        self.mu_c = max(0.0, self.mu_c + self._eta * (feedback.cost - c_used) / self.budget_cost)
+        self.mu_l = max(
+            0.0, self.mu_l + self._eta * (feedback.violation - v_used) / self.budget_viol
+        )

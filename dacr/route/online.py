@@ -1,0 +1,222 @@
+"""The enforced online interface: what a router sees, what it learns, and when.
+
+A router decides request t from a :class:`Request` alone: the request's features, prompt,
+domain, stream time and load, and the shared predictions for it (calibrated quality,
+predicted cost, P(latency > tau) and the latency forecast behind it, per model). Nothing of
+other requests, nothing realised. After it decides, :func:`run_online` hands it a
+:class:`Feedback` of **its chosen model only**, when that feedback would arrive
+(:class:`FeedbackSchedule`): the call's cost, latency and violation when it completes (stream
+time ``ts + latency_s``, or after ``delay`` decisions on the index clock), its quality label no
+earlier, or never (lost with probability ``p_miss``). Within one decision step the outcomes due
+are delivered first, then the quality labels, each in decision order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dacr.route.feedback import (
+    FEEDBACK_CLOCKS,
+    completion_index,
+    feedback_available_at,
+    feedback_lost,
+)
+
+OUTCOME, QUALITY = "outcome", "quality"
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a router may know when request ``t`` of ``n`` arrives (arrays per model,
+    read-only)."""
+
+    t: int
+    n: int
+    models: tuple[str, ...]
+    domain: str
+    domain_code: int
+    n_domains: int
+    ts: float
+    load: float
+    q_cal: np.ndarray
+    cost: np.ndarray
+    viol: np.ndarray
+    q_extra: Mapping[str, np.ndarray] = field(default_factory=dict)
+    p_win: float | None = None
+    features: np.ndarray | None = None
+    prompt: str | None = None
+    lat_loc: np.ndarray | None = None
+    lat_scale: np.ndarray | None = None
+    tau_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The realised outcome of the model chosen for request ``t``.
+
+    ``kind`` is ``outcome`` (``cost`` in USD, ``latency_s``, ``violation`` 0/1; ``quality`` is
+    None) or ``quality`` (the quality label only).
+    """
+
+    t: int
+    model: int
+    kind: str
+    quality: float | None = None
+    cost: float | None = None
+    latency_s: float | None = None
+    violation: float | None = None
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    view = np.asarray(a).view()
+    view.flags.writeable = False
+    return view
+
+
+def request_at(ctx, t: int) -> Request:
+    """Request ``t`` of a :class:`~dacr.route.base.Context` (views, not copies)."""
+    lat = ctx.latency
+    n_models = ctx.q_cal.shape[1]
+    return Request(
+        t=int(t),
+        n=ctx.n,
+        models=tuple(ctx.models) if ctx.models is not None else tuple(map(str, range(n_models))),
+        domain=str(ctx.domain_names[t]) if ctx.domain_names is not None else str(ctx.domain[t]),
+        domain_code=int(ctx.domain[t]),
+        n_domains=int(np.max(ctx.domain, initial=0)) + 1,
+        ts=float(ctx.ts[t]),
+        load=1.0 if ctx.load is None else float(ctx.load[t]),
+        q_cal=_frozen(ctx.q_cal[t]),
+        cost=_frozen(ctx.cost[t]),
+        viol=_frozen(ctx.viol[t]),
+        q_extra={k: _frozen(v[t]) for k, v in ctx.q_extra.items()},
+        p_win=None if ctx.p_win is None else float(ctx.p_win[t]),
+        features=None if ctx.features is None else _frozen(ctx.features[t]),
+        prompt=None if ctx.prompts is None else str(ctx.prompts[t]),
+        lat_loc=None if lat is None else _frozen(lat.loc[t]),
+        lat_scale=None if lat is None else _frozen(lat.scale),
+        tau_s=None if lat is None else float(lat.tau_s),
+    )
+
+
+@dataclass(frozen=True)
+class FeedbackSchedule:
+    """When each decision's feedback reaches its router (module docstring).
+
+    ``outcomes_at_once`` delivers outcomes right after their own decision: the original
+    scripts' assumption, which DACR's ``dual: raw`` keeps for parity.
+    """
+
+    clock: str = "stream"
+    delay: int = 10
+    delay_s: float | None = None
+    p_miss: float = 0.3
+    seed: int = 0
+    outcomes_at_once: bool = False
+
+    def __post_init__(self) -> None:
+        if self.clock not in FEEDBACK_CLOCKS:
+            raise ValueError(
+                f"feedback clock={self.clock!r} is not valid; choose one of {list(FEEDBACK_CLOCKS)}"
+            )
+        if not 0 <= self.p_miss <= 1:
+            raise ValueError(f"p_miss={self.p_miss} must lie in [0, 1]")
+        if self.delay < 0 or (self.delay_s is not None and self.delay_s < 0):
+            raise ValueError(f"delay={self.delay} and delay_s={self.delay_s} must be >= 0")
+
+    @classmethod
+    def from_config(cls, dacr: Mapping, seed: int) -> FeedbackSchedule:
+        """The schedule of an experiment's online routers: its ``dacr`` block's
+        ``feedback_clock, delay, delay_s, p_miss`` and the global seed."""
+        return cls(
+            clock=dacr.get("feedback_clock", "stream"),
+            delay=int(dacr.get("delay", 10)),
+            delay_s=dacr.get("delay_s"),
+            p_miss=float(dacr.get("p_miss", 0.3)),
+            seed=int(seed),
+        )
+
+
+class _Deliveries:
+    """The pending feedback of one replay: buckets of decision indices per arrival step."""
+
+    def __init__(self, schedule: FeedbackSchedule, ts: np.ndarray, outcomes) -> None:
+        self.schedule = schedule
+        self.ts = np.asarray(ts, dtype=float)
+        self.out = outcomes
+        self.lost = feedback_lost(len(ts), schedule.p_miss, schedule.seed)
+        self.q_avail = feedback_available_at(self.ts, schedule.delay, schedule.delay_s)
+        self.outcome_due: dict[int, list[tuple[int, int]]] = {}
+        self.quality_due: dict[int, list[tuple[int, int]]] = {}
+
+    def record(self, t: int, model: int) -> None:
+        """Schedule the feedback of decision t (which read only row t of the outcomes)."""
+        done = int(self.q_avail[t])
+        if self.schedule.clock == "stream":
+            done = completion_index(self.ts, t, float(self.out.latency[t, model]))
+        at = t + 1 if self.schedule.outcomes_at_once else done
+        self.outcome_due.setdefault(at, []).append((t, model))
+        if not self.lost[t]:
+            self.quality_due.setdefault(max(int(self.q_avail[t]), done), []).append((t, model))
+
+    def due(self, t: int) -> list[Feedback]:
+        out = self.out
+        items = [
+            Feedback(
+                s,
+                m,
+                OUTCOME,
+                cost=float(out.cost[s, m]),
+                latency_s=float(out.latency[s, m]),
+                violation=float(out.violation[s, m]),
+            )
+            for s, m in self.outcome_due.pop(t, [])
+        ]
+        items += [
+            Feedback(s, m, QUALITY, quality=float(out.quality[s, m]))
+            for s, m in self.quality_due.pop(t, [])
+        ]
+        return items
+
+
+def run_online(
+    policy, ctx, outcomes, schedule: FeedbackSchedule, *, name: str | None = None
+) -> np.ndarray:
+    """The per-request replay through the enforced interface: ``select_one(request)`` for
+    each request, then ``update_one(feedback)`` with the chosen model's feedback when due.
+
+    Raises
+    ------
+    ValueError
+        A choice that is not a model index of the request, naming the policy and request.
+    """
+    n, n_models = ctx.q_cal.shape
+    name = name or f"policy {getattr(policy, 'name', type(policy).__name__)!r}"
+    if schedule.clock == "stream" and np.isnan(outcomes.latency).any():
+        raise ValueError(
+            f"{name}: the feedback clock is stream, "
+            "so a call's outcome arrives when it completes, but this experiment has no latency "
+            "(latency: none) and so no completion times; set dacr.feedback_clock: index"
+        )
+    deliveries = _Deliveries(schedule, ctx.ts, outcomes)
+    choices = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        for feedback in deliveries.due(t):
+            policy.update_one(feedback)
+        choice = policy.select_one(request_at(ctx, t))
+        if isinstance(choice, bool) or not isinstance(choice, int | np.integer):
+            raise ValueError(
+                f"{name}: select_one returned {choice!r} for request {t}; return a model "
+                "index (int)"
+            )
+        if not 0 <= int(choice) < n_models:
+            raise ValueError(
+                f"{name}: select_one returned model {int(choice)} for request {t}; valid: "
+                f"0..{n_models - 1}"
+            )
+        choices[t] = int(choice)
+        deliveries.record(t, int(choice))
+    return choices

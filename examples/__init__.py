@@ -1,0 +1,1 @@
+"""Worked examples for dacr users (importable from a checkout)."""

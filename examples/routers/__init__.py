@@ -1,0 +1,1 @@
+"""Custom routers for ``custom_policies`` (see docs/custom_routers.md)."""

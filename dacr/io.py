@@ -124,7 +124,8 @@ def load_pickle(path: str | Path, *, trust: bool = False) -> Any:
 
 
 def read_table(path: str | Path, *, trust_pickle: bool = False) -> pd.DataFrame:
-    """Read a RouterBench table from a ``.pkl``/``.pickle`` or ``.parquet`` file."""
+    """Read a dataset table from a ``.pkl``/``.pickle``, ``.parquet``, ``.csv`` or ``.tsv``
+    file (text files: ``qid`` and ``model`` read as text)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"dataset file not found: {path}")
@@ -133,9 +134,17 @@ def read_table(path: str | Path, *, trust_pickle: bool = False) -> pd.DataFrame:
         obj = load_pickle(path, trust=trust_pickle)
     elif suffix == ".parquet":
         obj = pd.read_parquet(path)
+    elif suffix in {".csv", ".tsv"}:
+        try:
+            obj = pd.read_csv(
+                path, sep="\t" if suffix == ".tsv" else ",", dtype={"qid": str, "model": str}
+            )
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable {suffix[1:].upper()} file ({exc})") from exc
     else:
         raise ValueError(
-            f"{path}: unsupported file type {suffix!r}; expected .pkl, .pickle or .parquet"
+            f"{path}: unsupported file type {suffix!r}; expected .pkl, .pickle, .parquet, "
+            ".csv or .tsv"
         )
     if not isinstance(obj, pd.DataFrame):
         raise TypeError(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dacr.io import read_jsonl, write_frame_jsonl
+from dacr.io import read_jsonl, read_parquet_metadata, write_frame_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,10 @@ def simulate_latency(
     codes, uniques = pd.factorize(models)
     t_init = np.array([params[m][0] for m in uniques])[codes]
     speed = np.array([params[m][1] for m in uniques])[codes]
-    out_tokens = estimate_tokens(pairs["response"], token_method, chars_per_token)
+    if "completion_tokens" in pairs and pairs["completion_tokens"].notna().all():
+        out_tokens = np.maximum(1, pairs["completion_tokens"].to_numpy(dtype=np.int64))
+    else:
+        out_tokens = estimate_tokens(pairs["response"], token_method, chars_per_token)
     base = (t_init + out_tokens / speed) * lognormal_noise(len(pairs), noise_cv, rng)
     return pd.DataFrame(
         {
@@ -175,29 +178,40 @@ def run_simulate_latency(
     chars_per_token: float = 4.0,
     noise_cv: float = 0.1,
     seed: int = 0,
+    base_source: str = "tokens",
 ) -> pd.DataFrame:
-    """Rule entry point: latency of every (qid, model) of the stream and of the train split."""
+    """Rule entry point: latency of every (qid, model) of the stream and of the train split.
+
+    ``base_source="tokens"`` simulates the service time from output tokens (the responses'
+    length, or the table's ``completion_tokens``); ``"data"`` takes it from the table's
+    ``latency_s`` column (``latency: from_data``). Either way the stream's load multiplier
+    scales it.
+    """
     from dacr.stream import read_stream
 
+    if base_source not in BASE_SOURCES:
+        raise ValueError(f"base_source={base_source!r} is not valid; choose one of {BASE_SOURCES}")
     stream = read_stream(stream_path)
     split = pd.read_parquet(split_path, columns=["qid", "split"])
     mult = stream.groupby("qid", sort=False)["lat_mult"].max()
     wanted = pd.Index(split.loc[split["split"] == "train", "qid"]).union(mult.index)
-    long = pd.read_parquet(long_path, columns=["qid", "model", "response", "cost"])
-    long["qid"] = long["qid"].astype(str)
+    long = read_latency_inputs(long_path, base_source)
     pairs = long.loc[long["qid"].isin(wanted)].sort_values(["qid", "model"], kind="stable")
-    mean_cost = long.groupby("model", observed=True)["cost"].mean()
-    mean_cost.index = mean_cost.index.astype(str)
-    cfg = load_latency_config(config_file)
-    params = model_params(list(mean_cost.index), cfg, mean_cost)
-    base = simulate_latency(
-        pairs,
-        params,
-        token_method=token_method,
-        chars_per_token=chars_per_token,
-        noise_cv=noise_cv,
-        rng=np.random.default_rng([seed, 2]),
-    )
+    if base_source == "data":
+        base = latency_from_data(pairs, long_path)
+    else:
+        mean_cost = long.groupby("model", observed=True)["cost"].mean()
+        mean_cost.index = mean_cost.index.astype(str)
+        cfg = load_latency_config(config_file)
+        params = model_params(list(mean_cost.index), cfg, mean_cost)
+        base = simulate_latency(
+            pairs,
+            params,
+            token_method=token_method,
+            chars_per_token=chars_per_token,
+            noise_cv=noise_cv,
+            rng=np.random.default_rng([seed, 2]),
+        )
     lat_mult = mult.reindex(base["qid"]).fillna(1.0).to_numpy()
     eff = base.assign(latency_s=base["latency_s"].to_numpy() * lat_mult, lat_mult=lat_mult)
     write_frame_jsonl(base, base_path)
@@ -213,6 +227,59 @@ def run_simulate_latency(
         eff["latency_s"].quantile(0.95),
     )
     return eff
+
+
+BASE_SOURCES = ("tokens", "data")
+
+
+def read_latency_inputs(long_path: str | Path, base_source: str) -> pd.DataFrame:
+    """The long-form columns the latency needs; checks that the table can provide them."""
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(long_path).names)
+    origin = read_parquet_metadata(long_path).get("input_file", long_path)
+    if base_source == "data":
+        if "latency_s" not in present:
+            raise ValueError(
+                f"latency: from_data, but the dataset ({origin}) has no latency_s column; "
+                "add it (seconds per (qid, model)) or use latency: simulated"
+            )
+        columns = ["qid", "model", "latency_s"]
+    else:
+        columns = ["qid", "model", "response", "cost"] + [
+            c for c in ("completion_tokens",) if c in present
+        ]
+    long = pd.read_parquet(long_path, columns=columns)
+    long["qid"] = long["qid"].astype(str)
+    if base_source == "tokens" and "completion_tokens" not in long:
+        if (long["response"].astype(str).str.len() == 0).all():
+            raise ValueError(
+                f"latency: simulated estimates output tokens from the responses, but the "
+                f"dataset ({origin}) has neither response text nor completion_tokens; add one, "
+                "give latency_s and use latency: from_data, or use latency: none"
+            )
+    return long
+
+
+def latency_from_data(pairs: pd.DataFrame, long_path: str | Path) -> pd.DataFrame:
+    """Base latency rows from the table's ``latency_s`` (no noise: it was measured)."""
+    missing = pairs["latency_s"].isna().to_numpy()
+    if missing.any():
+        origin = read_parquet_metadata(long_path).get("input_file", long_path)
+        examples = pairs.loc[missing, ["qid", "model"]].head(5).to_dict("records")
+        raise ValueError(
+            f"latency: from_data, but {int(missing.sum())} (qid, model) pairs of the dataset "
+            f"({origin}) have no latency_s, e.g. {examples}; every pair needs one"
+        )
+    return pd.DataFrame(
+        {
+            "qid": pairs["qid"].to_numpy(),
+            "model": pairs["model"].astype(str).to_numpy(),
+            "latency_s": pairs["latency_s"].to_numpy(dtype=float),
+            "out_tokens": np.nan,  # measured, not simulated from tokens
+            "ok": True,
+        }
+    )
 
 
 def collapse_pairs(df: pd.DataFrame) -> pd.DataFrame:

@@ -53,6 +53,7 @@ from dacr.route import CascadePolicy, RouteLLMPolicy, replay
 log = logging.getLogger(__name__)
 
 BINARY_ROUTERS = ("routellm", "cascade")
+DATASET_NAMES = {"synthetic": "Synthetic", "routerbench": "RouterBench", "custom": "Custom"}
 
 
 def default_curve_lambdas(n: int = 30) -> list[float]:
@@ -245,7 +246,7 @@ def summary_markdown(experiment: str, metrics: pd.DataFrame, routers: pd.DataFra
     lines = [
         f"# {experiment}",
         "",
-        f"{'Synthetic' if dataset == 'synthetic' else 'RouterBench'} data, {mode} decisions, "
+        f"{DATASET_NAMES.get(dataset, dataset)} data, {mode} decisions, "
         f"{int(metrics['n'].iloc[0])} test queries. Quality and cost: mean [95 % bootstrap CI].",
         "",
         "| policy | λ | quality | cost (USD) | p95 latency (s) | SLO violations | AIQ |",

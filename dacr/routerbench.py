@@ -7,11 +7,14 @@ Three real layouts are understood (see ``dacr/data/routerbench_profile.json``):
   ``<model>|model_response``, ``<model>|total_cost`` and ``oracle_model_to_route_to``.
 * **raw** (``routerbench_raw.pkl``): one row per (prompt, model) with ``sample_id, prompt,
   eval_name, performance`` (a numeric string), ``model_response, model_name, cost``.
-* **long**: dacr's own long form (``qid, prompt, domain, model, response, quality, cost``), so a
-  parquet written by dacr can be fed back in.
+* **long**: a generic long table (``qid, prompt, domain, model, quality, cost`` and optional
+  ``response, latency_s, prompt_tokens, completion_tokens``; :mod:`dacr.generic`): your own
+  data, or dacr's own long form fed back in. It is validated strictly: no missing or
+  out-of-range value, duplicate pair or incomplete query is dropped or filled in.
 
 The long form has one row per (qid, model): ``qid, prompt, domain, model, response, quality,
-cost, eval_name, family, prompt_chars, response_chars``.
+cost, eval_name, family, prompt_chars, response_chars`` (plus ``latency_s, prompt_tokens,
+completion_tokens`` when the input has them).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from dacr import __version__
+from dacr.generic import GENERIC_OPTIONAL, GENERIC_REQUIRED, generic_to_long
 from dacr.io import read_parquet_metadata, read_table, sha256_file, write_parquet
 from dacr.profile import family_of
 
@@ -45,14 +49,27 @@ RAW_COLUMNS = (
     "model_name",
     "cost",
 )
-LONG_REQUIRED = ("qid", "prompt", "domain", "model", "response", "quality", "cost")
-LONG_COLUMNS = (*LONG_REQUIRED, "eval_name", "family", "prompt_chars", "response_chars")
+LONG_REQUIRED = GENERIC_REQUIRED
+LONG_COLUMNS = (
+    "qid",
+    "prompt",
+    "domain",
+    "model",
+    "response",
+    "quality",
+    "cost",
+    "eval_name",
+    "family",
+    "prompt_chars",
+    "response_chars",
+)
+PASSED_THROUGH = ("latency_s", "prompt_tokens", "completion_tokens")
 DOMAIN_LEVELS = ("eval_name", "family")
 # DataFrame.attrs key that dacr's synthetic generator sets, so its files are never taken for real.
 SYNTHETIC_ATTR = "dacr_dataset"
 
 
-def detect_schema(df: pd.DataFrame) -> str:
+def detect_schema(df: pd.DataFrame, where: str = "table") -> str:
     """Return ``"wide"``, ``"raw"`` or ``"long"`` for a RouterBench-like table.
 
     Raises
@@ -61,16 +78,17 @@ def detect_schema(df: pd.DataFrame) -> str:
         The columns match none of the three layouts; the message lists what each needs.
     """
     cols = set(map(str, df.columns))
-    if set(LONG_REQUIRED) <= cols:
-        return "long"
+    if set(LONG_REQUIRED) <= cols or {"qid", "model"} <= cols:
+        return "long"  # a generic table; its validation names what it lacks
     if {"model_name", "performance"} <= cols:
         return "raw"
     if any(c.endswith(RESPONSE_SUFFIX) for c in cols) or ORACLE_COLUMN in cols:
         return "wide"
     raise ValueError(
-        "table matches no RouterBench layout: wide needs "
+        f"{where} matches no dataset layout: RouterBench wide needs "
         f"{list(WIDE_HEAD)} + '<model>', '<model>{RESPONSE_SUFFIX}', '<model>{COST_SUFFIX}'; "
-        f"raw needs {list(RAW_COLUMNS)}; long needs {list(LONG_REQUIRED)}. "
+        f"raw needs {list(RAW_COLUMNS)}; a generic long table needs {list(LONG_REQUIRED)} "
+        f"(optional {list(GENERIC_OPTIONAL)}). "
         f"Found columns: {sorted(cols)[:20]}"
     )
 
@@ -215,23 +233,6 @@ def raw_to_long(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def long_to_long(df: pd.DataFrame) -> pd.DataFrame:
-    """Accept dacr's own long form (e.g. a parquet written earlier)."""
-    _require(df, list(LONG_REQUIRED), "long")
-    eval_name = df["eval_name"] if "eval_name" in df.columns else df["domain"]
-    return _object_frame(
-        {
-            "qid": df["qid"].astype(str).to_numpy(dtype=object),
-            "prompt": df["prompt"].to_numpy(dtype=object),
-            "eval_name": eval_name.astype(str).to_numpy(dtype=object),
-            "model": df["model"].astype(str).to_numpy(dtype=object),
-            "response": df["response"].to_numpy(dtype=object),
-            "quality": _numeric(df["quality"], "quality"),
-            "cost": _numeric(df["cost"], "cost"),
-        }
-    )
-
-
 def _drop_smoke_rows(long: pd.DataFrame) -> pd.DataFrame:
     smoke = (long["eval_name"] == SMOKE_EVAL).to_numpy()
     if smoke.any():
@@ -292,12 +293,16 @@ def _check_values(long: pd.DataFrame) -> None:
         raise ValueError(f"prompt is missing for qid={qid!r}; every query needs its prompt text")
 
 
-def finalize_long(long: pd.DataFrame, domain_level: str = "eval_name") -> pd.DataFrame:
+def finalize_long(
+    long: pd.DataFrame, domain_level: str = "eval_name", *, routerbench: bool = True
+) -> pd.DataFrame:
     """Clean a melted table and add the derived columns of the long form.
 
-    Drops ``test-match`` smoke rows and NaN scores (with logged counts), rejects conflicting
-    duplicates, checks value ranges, parses list-repr text, adds ``family``, ``domain``,
-    ``prompt_chars`` and ``response_chars``, and sorts by (qid, model).
+    For RouterBench tables, drops ``test-match`` smoke rows and NaN scores (with logged
+    counts); for every table, rejects conflicting duplicates, checks value ranges, parses
+    list-repr text, adds ``family``, ``domain``, ``prompt_chars`` and ``response_chars``,
+    keeps ``latency_s, prompt_tokens, completion_tokens`` when present, and sorts by (qid,
+    model).
     """
     if domain_level not in DOMAIN_LEVELS:
         raise ValueError(
@@ -305,7 +310,8 @@ def finalize_long(long: pd.DataFrame, domain_level: str = "eval_name") -> pd.Dat
         )
     if long.empty:
         raise ValueError("RouterBench table has no rows")
-    long = _drop_missing_quality(_drop_smoke_rows(long))
+    if routerbench:
+        long = _drop_missing_quality(_drop_smoke_rows(long))
     if long.empty:
         raise ValueError(
             "RouterBench table has no rows left after dropping smoke rows and NaN scores"
@@ -336,6 +342,7 @@ def finalize_long(long: pd.DataFrame, domain_level: str = "eval_name") -> pd.Dat
     domain_codes, domain_cats = (
         (e_codes, evals) if domain_level == "eval_name" else (f_codes, families)
     )
+    extra = {c: long[c].to_numpy(dtype=np.float64)[order] for c in PASSED_THROUGH if c in long}
     return pd.DataFrame(
         {
             "qid": pd.array(np.asarray(qids, dtype=object)[q_codes[order]], dtype="str"),
@@ -349,18 +356,29 @@ def finalize_long(long: pd.DataFrame, domain_level: str = "eval_name") -> pd.Dat
             "family": cat(f_codes, families),
             "prompt_chars": prompt_len[p_codes[order]],
             "response_chars": response_len[r_codes[order]],
+            **extra,
         }
     )
 
 
-def to_long(df: pd.DataFrame, domain_level: str = "eval_name") -> pd.DataFrame:
-    """Convert any RouterBench layout (wide, raw or long) to dacr's long form."""
+def to_long(
+    df: pd.DataFrame, domain_level: str = "eval_name", *, where: str = "dataset table"
+) -> pd.DataFrame:
+    """Convert any layout (RouterBench wide or raw, or a generic long table) to dacr's long
+    form; ``where`` (the file) prefixes every validation error."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
-    schema = detect_schema(df)
-    melt = {"wide": wide_to_long, "raw": raw_to_long, "long": long_to_long}[schema]
-    log.info("reading a %s RouterBench table: %d rows x %d columns", schema, *df.shape)
-    return finalize_long(melt(df), domain_level=domain_level)
+    schema = detect_schema(df, where)
+    log.info("reading a %s table: %d rows x %d columns", schema, *df.shape)
+    if schema == "long":
+        return finalize_long(generic_to_long(df, where), domain_level, routerbench=False)
+    melt = {"wide": wide_to_long, "raw": raw_to_long}[schema]
+    long = finalize_long(melt(df), domain_level=domain_level)
+    if long["model"].nunique() < 2:
+        raise ValueError(
+            f"{where}: only one model ({list(long['model'].unique())}); routing needs two"
+        )
+    return long
 
 
 def summarize_long(long: pd.DataFrame) -> str:
@@ -401,19 +419,22 @@ def run_long_form(
     trust_pickle
         Allow full unpickling (only for trusted local files).
     dataset
-        ``routerbench`` or ``synthetic``; a file that carries dacr's synthetic marker, or a
-        parquet whose metadata says synthetic, is always labelled ``synthetic``.
+        ``routerbench`` or ``synthetic``; a generic long table is ``custom``, a file that
+        carries dacr's synthetic marker ``synthetic``, and a parquet written by dacr keeps the
+        label in its metadata.
     source
         Provenance of the input (source kind, repo, revision, ...) stored in the metadata.
     """
     input_path = Path(input_path)
     df = read_table(input_path, trust_pickle=trust_pickle)
+    if detect_schema(df) == "long" and dataset == "routerbench":
+        dataset = "custom"  # a table of one's own, unless its metadata says otherwise
     if df.attrs.get(SYNTHETIC_ATTR) == "synthetic":
         dataset = "synthetic"
     if input_path.suffix.lower() == ".parquet":
         with contextlib.suppress(ValueError):
             dataset = read_parquet_metadata(input_path).get("dataset", dataset)
-    long = to_long(df, domain_level=domain_level)
+    long = to_long(df, domain_level=domain_level, where=str(input_path))
     meta = {
         "dataset": dataset,
         "domain_level": domain_level,

@@ -132,12 +132,16 @@ def get_stream_params(wildcards):
     return dict(get_experiment(wildcards)["stream"])
 
 
-def get_simulate_latency_params():
-    """simulate_latency settings with the seed resolved (null -> the global seed)."""
+def get_simulate_latency_params(wildcards):
+    """simulate_latency settings with the seed resolved (null -> the global seed), and
+    where the service time comes from: tokens, or the dataset's latency_s (from_data).
+    """
     sim = dict(config["simulate_latency"])
     if sim["seed"] is None:
         sim["seed"] = config["seed"]
     sim.pop("config_file")
+    from_data = get_experiment(wildcards)["latency"] == "from_data"
+    sim["base_source"] = "data" if from_data else "tokens"
     return sim
 
 
@@ -174,7 +178,7 @@ def get_latency_file(wildcards):
     exp = get_experiment(wildcards)
     if exp["latency"] == "none":
         return []
-    if exp["latency"] == "simulated":
+    if exp["latency"] in ("simulated", "from_data"):
         return f"results/{wildcards.experiment}/latency_eff.jsonl"
     return (
         exp["latency_log"] or f"results/{wildcards.experiment}/latency_measured.jsonl"

@@ -18,7 +18,7 @@ rule simulate_latency:
     conda:
         "../envs/dacr.yaml"
     params:
-        sim=get_simulate_latency_params(),
+        sim=get_simulate_latency_params,
         version=get_code_version("latency", "stream"),
     script:
         "../workflow/scripts/simulate_latency.py"

@@ -91,9 +91,9 @@ def test_non_dataframe_pickle_is_refused(tmp_path):
 def test_unknown_suffix_and_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pkl"):
         read_table(tmp_path / "nope.pkl")
-    bad = tmp_path / "data.csv"
+    bad = tmp_path / "data.json"
     bad.write_text("a\n1\n")
-    with pytest.raises(ValueError, match=r"'\.csv'.*\.pkl, \.pickle or \.parquet"):
+    with pytest.raises(ValueError, match=r"'\.json'.*\.pkl, \.pickle, \.parquet, \.csv or \.tsv"):
         read_table(bad)
 
 

@@ -74,7 +74,7 @@ def test_long_parquet_is_accepted_as_input(tmp_path):
 def test_schemas_are_detected(real_csv):
     assert detect_schema(real_csv) == "wide"
     assert detect_schema(pd.read_pickle(DATA / "routerbench_raw_7rows.pkl")) == "raw"
-    with pytest.raises(ValueError, match="matches no RouterBench layout"):
+    with pytest.raises(ValueError, match="matches no dataset layout"):
         detect_schema(pd.DataFrame({"a": [1]}))
 
 

@@ -21,7 +21,7 @@ from dacr.metrics import SINGLE_PREFIX
 log = logging.getLogger(__name__)
 
 DPI = 100
-DATASET_LABELS = {"synthetic": "synthetic", "routerbench": "RouterBench"}
+DATASET_LABELS = {"synthetic": "synthetic", "routerbench": "RouterBench", "custom": "custom"}
 DECISION_MODES = ("predicted", "oracle")
 #: Policies in a fixed order, so each keeps its colour and marker across figures.
 POLICY_ORDER = (
@@ -87,7 +87,8 @@ class TitleInfo:
     experiment
         Experiment name from the config.
     dataset
-        ``synthetic`` or ``routerbench`` (any case; shown as ``RouterBench``).
+        ``synthetic``, ``routerbench`` (any case; shown as ``RouterBench``) or ``custom`` (a
+        generic table of one's own).
     decision_info
         ``predicted`` or ``oracle``: what the routers' cost and latency terms were.
     """

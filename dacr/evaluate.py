@@ -18,7 +18,13 @@ import pandas as pd
 from dacr.calibration import calibration_table
 from dacr.io import load_npz, write_json, write_parquet, write_with
 from dacr.metrics import bootstrap_ci
-from dacr.plugins import custom_choices, linucb_choices, train_data, with_requests
+from dacr.plugins import (
+    custom_choices,
+    linucb_choices,
+    linucb_train,
+    train_data,
+    with_requests,
+)
 from dacr.route import (
     DECISION_INFO,
     CascadePolicy,
@@ -302,6 +308,7 @@ def lambda_policy_frames(
     seed: int,
     *,
     linucb: dict | None = None,
+    linucb_start=None,
     custom_choices_at: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[pd.DataFrame], DACRTrace]:
     """Per-query rows of mixllm, llmrec, knn, DACR (and LinUCB when the context has features,
@@ -317,7 +324,14 @@ def lambda_policy_frames(
         if ctx.features is None:
             raise ValueError("linucb needs the query features (features.npz) in the context")
         choice = linucb_choices(
-            ctx, outcomes, lam, lambda_lat=lambda_lat, linucb=linucb, dacr=dacr, seed=seed
+            ctx,
+            outcomes,
+            lam,
+            lambda_lat=lambda_lat,
+            linucb=linucb,
+            dacr=dacr,
+            seed=seed,
+            train=linucb_start,
         )
         frames.append(per_query_frame("linucb", lam, choice, pred, ctx, outcomes, ctx.q_cal))
     for name, choice in (custom_choices_at or {}).items():
@@ -448,6 +462,7 @@ def run_lambda(
         dacr,
         seed,
         linucb=linucb,
+        linucb_start=linucb_train(pred, features_path) if linucb and features_path else None,
         custom_choices_at=setup.choices(outcomes, lam),
     )
     budgets = (dacr.get("budget_cost", 0.0055), dacr.get("budget_viol", 0.10))

@@ -107,8 +107,10 @@ def linucb_choices(
     linucb: Mapping,
     dacr: Mapping,
     seed: int,
+    train=None,
 ) -> np.ndarray:
-    """LinUCB's choices at cost weight ``lam``, with DACR's budgets and feedback schedule."""
+    """LinUCB's choices at cost weight ``lam``, with DACR's budgets and feedback schedule,
+    started from ``train`` (``features``, ``quality``) when given and ``warm_start``."""
     policy = LinUCBPolicy(
         lambda_cost=lam,
         lambda_lat=lambda_lat,
@@ -117,8 +119,27 @@ def linucb_choices(
         budget_cost=float(dacr.get("budget_cost", 0.0055)),
         budget_viol=float(dacr.get("budget_viol", 0.10)),
         mu_lr=dacr.get("mu_lr"),
+        warm_start=bool(linucb.get("warm_start", True)),
     )
+    if train is not None:
+        policy.fit(train)
     return run_online(policy, ctx, outcomes, FeedbackSchedule.from_config(dacr, seed))
+
+
+def linucb_train(pred: dict, features_path: str | Path) -> TrainData:
+    """The training split as LinUCB's offline start reads it (features and quality)."""
+    feats = load_npz(features_path)
+    qids = feats["train_qids"].astype(str)
+    return TrainData(
+        qids,
+        feats["X_train"],
+        np.array([], dtype=object),
+        np.array([], dtype=object),
+        tuple(str(m) for m in pred["models"]),
+        pred["train_quality"],
+        pred["train_cost"],
+        None,
+    )
 
 
 def custom_choices(

@@ -47,7 +47,7 @@ from dacr.plots import (
     plot_reliability,
     plot_violation_cost,
 )
-from dacr.plugins import with_requests
+from dacr.plugins import linucb_train, with_requests
 from dacr.route import CascadePolicy, RouteLLMPolicy, replay
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ def run_curves(
         long_path=long_path,
         import_root=import_root,
     )
+    start = linucb_train(pred, features_path) if linucb and features_path else None
     frames = []
     for lam in curve_lambdas:
         frames += lambda_policy_frames(
@@ -107,6 +108,7 @@ def run_curves(
             dacr,
             seed,
             linucb=linucb,
+            linucb_start=start,
             custom_choices_at=setup.choices(outcomes, lam),
         )[0]
     strong, weak = int(pred["strong"]), int(pred["weak"])

@@ -4,10 +4,15 @@ Per model m, a ridge regression of quality on the request's features ``x`` (plus
 intercept), ``A_m = ridge * I + sum x x'`` and ``b_m = sum y x`` over the requests routed to m
 whose quality label arrived; the optimistic estimate is ``theta_m . x + alpha * sqrt(x' A_m^-1
 x)`` (Li, Chu, Langford & Schapire 2010). It is the family PILOT (arXiv 2508.21141) uses for
-budget-constrained LLM routing. The score subtracts cost and violation with DACR's scale-free
-budget duals (``dual: normalized``): ``ucb - lambda_cost * c_hat - lambda_lat * v_hat -
-mu_c * c_hat / B - mu_l * v_hat / delta``, the duals stepped on the chosen model's predicted
-consumption at once and corrected to the realised one when its outcome arrives.
+budget-constrained LLM routing; like PILOT it may start from offline data: with ``fit(train)``
+every model's statistics start from the training split (where every model's quality is
+known), and online it learns from its own feedback only. The score subtracts cost and
+violation with DACR's scale-free budget duals (``dual: normalized``)::
+
+    ucb - lambda_cost * c_hat - lambda_lat * v_hat - mu_c * c_hat / B - mu_l * v_hat / delta
+
+the duals stepped on the chosen model's predicted consumption at once and corrected to the
+realised one when its outcome arrives.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class LinUCBPolicy(Policy):
         Budgets B and delta of the duals.
     mu_lr
         Dual step per budget unit; None: ``1 / sqrt(T)``.
+    warm_start
+        Start from the training split's statistics when :meth:`fit` is called (else from the
+        prior alone).
     """
 
     name = "linucb"
@@ -48,6 +56,7 @@ class LinUCBPolicy(Policy):
         budget_cost: float = 0.0055,
         budget_viol: float = 0.10,
         mu_lr: float | None = None,
+        warm_start: bool = True,
     ) -> None:
         if lambda_cost < 0 or lambda_lat < 0 or alpha < 0:
             raise ValueError(
@@ -67,20 +76,40 @@ class LinUCBPolicy(Policy):
             budget_cost=budget_cost,
             budget_viol=budget_viol,
             mu_lr=mu_lr,
+            warm_start=warm_start,
         )
 
     def reset(self) -> None:
         self.mu_c = 0.0
         self.mu_l = 0.0
         self._a_inv: np.ndarray | None = None
+        self._prior: tuple[np.ndarray, np.ndarray] | None = None
+
+    def fit(self, train) -> LinUCBPolicy:
+        """Offline start: ``A = ridge I + X'X`` and ``b_m = X' q_m`` over the training split
+        (``train.features``, ``train.quality``), when ``warm_start``."""
+        if self.warm_start:
+            X = np.hstack([np.asarray(train.features, float), np.ones((len(train.features), 1))])
+            a_inv = np.linalg.inv(self.ridge * np.eye(X.shape[1]) + X.T @ X)
+            self._prior = (a_inv, (X.T @ np.asarray(train.quality, float)).T)
+        return self
 
     def _prepare(self, request: Request) -> None:
         if request.features is None:
             raise ValueError("linucb needs the query features in each request")
         d = len(request.features) + 1
         m = len(request.q_cal)
-        self._a_inv = np.tile(np.eye(d) / self.ridge, (m, 1, 1))
-        self._b = np.zeros((m, d))
+        if self._prior is not None:
+            a_inv, b = self._prior
+            if a_inv.shape[0] != d or b.shape[0] != m:
+                raise ValueError(
+                    f"linucb: fit on {a_inv.shape[0] - 1} features and {b.shape[0]} models, but "
+                    f"the requests have {d - 1} and {m}"
+                )
+            self._a_inv, self._b = np.tile(a_inv, (m, 1, 1)), b.copy()
+        else:
+            self._a_inv = np.tile(np.eye(d) / self.ridge, (m, 1, 1))
+            self._b = np.zeros((m, d))
         self._eta = float(self.mu_lr) if self.mu_lr is not None else 1 / math.sqrt(request.n)
         self._seen: dict[int, tuple[np.ndarray, float, float]] = {}
 

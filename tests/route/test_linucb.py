@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dacr.route import Context, Outcomes
+from dacr.route.custom import TrainData
 from dacr.route.linucb import LinUCBPolicy
 from dacr.route.online import FeedbackSchedule, run_online
 
@@ -38,6 +39,32 @@ def test_learns_which_model_suits_which_context_from_its_own_feedback():
     right = np.where(x[:, 0] > 0, 0, 1)
     assert (choice[1500:] == right[1500:]).mean() > 0.9
     assert (choice[:50] == right[:50]).mean() < 0.9  # it had to learn it
+
+
+def test_a_warm_start_from_the_training_split_knows_the_contexts_at_once():
+    ctx, out, x = contextual()
+    train_ctx, train_out, train_x = contextual(seed=5)
+    train = TrainData(
+        np.arange(len(train_x)).astype(str),
+        train_x,
+        np.array([]),
+        np.array([]),
+        ("a", "b"),
+        train_out.quality,
+        train_out.cost,
+        None,
+    )
+    schedule = FeedbackSchedule(clock="index", delay=0, p_miss=1.0)  # never any label online
+    warm = run_online(LinUCBPolicy(lambda_cost=0.0, budget_cost=1.0).fit(train), ctx, out, schedule)
+    cold = run_online(
+        LinUCBPolicy(lambda_cost=0.0, budget_cost=1.0, warm_start=False).fit(train),
+        ctx,
+        out,
+        schedule,
+    )
+    right = np.where(x[:, 0] > 0, 0, 1)
+    assert (warm[:200] == right[:200]).mean() > 0.9
+    assert (cold == right).mean() < 0.7  # without labels and without a start it cannot learn
 
 
 def test_its_duals_keep_the_cost_budget():

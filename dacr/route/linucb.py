@@ -110,6 +110,7 @@ class LinUCBPolicy(Policy):
         else:
             self._a_inv = np.tile(np.eye(d) / self.ridge, (m, 1, 1))
             self._b = np.zeros((m, d))
+        self._theta = np.einsum("mij,mj->mi", self._a_inv, self._b)
         self._eta = float(self.mu_lr) if self.mu_lr is not None else 1 / math.sqrt(request.n)
         self._seen: dict[int, tuple[np.ndarray, float, float]] = {}
 
@@ -117,9 +118,8 @@ class LinUCBPolicy(Policy):
         if self._a_inv is None:
             self._prepare(request)
         x = np.append(np.asarray(request.features, dtype=float), 1.0)
-        theta = np.einsum("mij,mj->mi", self._a_inv, self._b)
-        width = np.sqrt(np.maximum(np.einsum("i,mij,j->m", x, self._a_inv, x), 0.0))
-        ucb = theta @ x + self.alpha * width
+        width = np.sqrt(np.maximum((self._a_inv @ x) @ x, 0.0))
+        ucb = self._theta @ x + self.alpha * width
         cost = np.asarray(request.cost, dtype=float)
         viol = np.asarray(request.viol, dtype=float)
         score = (
@@ -143,6 +143,7 @@ class LinUCBPolicy(Policy):
             ax = a_inv @ x  # Sherman-Morrison: (A + x x')^-1
             self._a_inv[m] = a_inv - np.outer(ax, ax) / (1.0 + x @ ax)
             self._b[m] += feedback.quality * x
+            self._theta[m] = self._a_inv[m] @ self._b[m]
             return
         self.mu_c = max(0.0, self.mu_c + self._eta * (feedback.cost - c_used) / self.budget_cost)
         self.mu_l = max(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.calibration import calibration_table
+from dacr.calibration_scores import calibration_table
 from dacr.io import load_npz, write_json, write_parquet, write_with
 from dacr.metrics import bootstrap_ci
 from dacr.plugins import (

@@ -8,11 +8,9 @@ from dacr.calibration import (
     IsotonicCalibrator,
     PlattCalibrator,
     TemperatureCalibrator,
-    brier,
-    calibration_table,
-    ece,
     make_calibrator,
 )
+from dacr.calibration_scores import brier, calibration_table, ece
 
 
 def test_ece_by_hand():

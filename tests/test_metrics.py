@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dacr.calibration import ece
+from dacr.calibration_scores import ece
 from dacr.metrics import (
     ZERO_ROUTER,
     Mean,

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dacr.calibration import ece
+from dacr.calibration_scores import ece
 from dacr.features import build_features, domain_onehot, prompt_statistics
 from dacr.predictors import (
     JointRanker,

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linprog
 
 from dacr.route.base import Context, Outcomes, Policy
 
@@ -111,6 +110,8 @@ def solve_constrained_oracle(
     """Solve the constrained-oracle LP (module docstring) with HiGHS."""
     quality, cost, violation = (np.asarray(a, dtype=np.float64) for a in (quality, cost, violation))
     _check(quality, cost, violation, budget_cost, budget_viol)
+    from scipy.optimize import linprog  # HiGHS; imported here, only the LP's jobs need it
+
     n, _ = quality.shape
     start = time.perf_counter()
     rows, cols = np.nonzero(undominated(quality, cost, violation))

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from dacr.calibration import ece
+from dacr.calibration_scores import ece
 from dacr.route import Context, DACRPolicy, LatencyForecast, Outcomes, feedback_available_at
 from dacr.route.oracle import solve_constrained_oracle
 from dacr.stream import load_multiplier

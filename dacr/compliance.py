@@ -19,7 +19,6 @@ import pandas as pd
 from dacr.evaluate import context_and_outcomes, dacr_frames, per_query_frame
 from dacr.io import load_npz, write_parquet
 from dacr.metrics import paired_bootstrap
-from dacr.plots import TitleInfo, plot_budget_curve
 from dacr.route import ScalarisedPolicy, replay
 from dacr.route.budget import budget_grid, choose_from_grid
 from dacr.route.oracle import solve_constrained_oracle
@@ -233,6 +232,8 @@ def run_budget_sweep(
             rows.append(_sweep_row(None, budget, budget_viol, oracle))
     curve = pd.DataFrame(rows)
     write_parquet(curve, out_path)
+    from dacr.plots import TitleInfo, plot_budget_curve  # only this job draws
+
     info = TitleInfo(experiment, str(pred["dataset"]), decision_info)
     plot_budget_curve(curve, plot_path, info)
     log.info("budget sweep:\n%s", curve.to_string(index=False))

@@ -36,17 +36,6 @@ from dacr.metrics import (
     pareto_frontier,
     reliability_table,
 )
-from dacr.plots import (
-    TitleInfo,
-    plot_dacr_trace,
-    plot_domain_heatmap,
-    plot_latency_cdf,
-    plot_lodo_heatmap,
-    plot_quality_cost,
-    plot_regret,
-    plot_reliability,
-    plot_violation_cost,
-)
 from dacr.plugins import linucb_train, with_requests
 from dacr.route import CascadePolicy, RouteLLMPolicy, replay
 
@@ -295,6 +284,17 @@ def run_plots(
     seed: int,
 ) -> list[Path]:
     """Rule entry point: every figure of an experiment, as PNG files in ``out_dir``."""
+    from dacr.plots import (  # matplotlib and seaborn: only the figure jobs import them
+        TitleInfo,
+        plot_dacr_trace,
+        plot_domain_heatmap,
+        plot_latency_cdf,
+        plot_quality_cost,
+        plot_regret,
+        plot_reliability,
+        plot_violation_cost,
+    )
+
     out_dir = Path(out_dir)
     per_query = pd.read_parquet(per_query_path)
     curves = pd.read_parquet(curves_path)
@@ -357,6 +357,8 @@ def run_lodo(
     experiment: str,
 ) -> pd.DataFrame:
     """Rule entry point: the leave-one-domain-out matrix and its heatmap."""
+    from dacr.plots import TitleInfo, plot_lodo_heatmap
+
     matrix = lodo_matrix(metrics_paths, families)
     write_with(lambda tmp: matrix.to_csv(tmp), out_csv)
     first = pd.read_csv(metrics_paths[0])

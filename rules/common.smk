@@ -3,6 +3,7 @@ import json
 import os
 import re
 import subprocess
+import types
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,12 @@ def get_code_version(*modules):
     return code_digest(modules)
 
 
+def get_replay_marker():
+    """The marker of DACR's compiled replay for this code version (a new version compiles
+    anew; numba keeps the compiled code in the package's __pycache__)."""
+    return f"resources/compiled/dacr_replay.{get_code_version('route')}.ok"
+
+
 def get_experiment(wildcards):
     """The validated config block of the {experiment} wildcard."""
     return config["experiments"][wildcards.experiment]
@@ -103,6 +110,63 @@ def expand_lodo_experiments():
 
 # Sub-experiments exist before any wildcard is resolved.
 expand_lodo_experiments()
+
+
+# Keys that decide an experiment's split, stream, latency, features and predictors: experiments
+# that agree on all of them share one set of those files (its "setup").
+SETUP_KEYS = (
+    "holdout",
+    "test_fraction",
+    "holdout_match",
+    "holdout_by",
+    "stream",
+    "latency",
+    "latency_log",
+    "latency_impute",
+    "domain_labels",
+)
+SETUP_EVAL_KEYS = ("features", "predictor", "calibration", "tau_seconds", "knn_k")
+
+
+def setup_signature(name):
+    """What an experiment's setup files depend on, as canonical JSON."""
+    exp = config["experiments"][name]
+    ev = get_eval_config(types.SimpleNamespace(experiment=name))
+    return json.dumps(
+        {
+            "experiment": {k: exp.get(k) for k in SETUP_KEYS},
+            "evaluation": {k: ev[k] for k in SETUP_EVAL_KEYS},
+        },
+        sort_keys=True,
+    )
+
+
+def setup_owners():
+    """experiment -> the experiment whose folder holds its setup files: the first by name of
+    those with the same setup (leave-one-domain-out parents have none)."""
+    first = {}
+    owners = {}
+    for name in sorted(config["experiments"]):
+        if config["experiments"][name].get("lodo"):
+            continue
+        owners[name] = first.setdefault(setup_signature(name), name)
+    return owners
+
+
+def get_setup_owner_pattern():
+    """Regex of the experiments that hold setup files (the setup rules' wildcard)."""
+    names = sorted(set(setup_owners().values()))
+    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
+
+def get_setup_file(name):
+    """An input function: ``name`` (e.g. predictions.npz) in the {experiment}'s setup folder."""
+
+    def setup_file(wildcards):
+        return f"results/{setup_owners()[wildcards.experiment]}/{name}"
+
+    setup_file.__name__ = f"get_setup_{name.split('.')[0]}"
+    return setup_file
 
 
 def is_lodo(experiment):
@@ -391,6 +455,7 @@ def get_git_commit():
 def get_manifest_config(wildcards):
     """The config slice an experiment's results depend on."""
     return {
+        "setup_from": setup_owners()[wildcards.experiment],
         "seed": config["seed"],
         "domain_level": config["domain_level"],
         "dataset": config["dataset"],

@@ -37,6 +37,8 @@ rule build_features:
         "logs/{experiment}/build_features.log",
     benchmark:
         "benchmarks/{experiment}/build_features.tsv"
+    wildcard_constraints:
+        experiment=get_setup_owner_pattern(),
     conda:
         "../envs/dacr.yaml"
     params:
@@ -60,6 +62,8 @@ rule fit_predictors:
         "logs/{experiment}/fit_predictors.log",
     benchmark:
         "benchmarks/{experiment}/fit_predictors.tsv"
+    wildcard_constraints:
+        experiment=get_setup_owner_pattern(),
     conda:
         "../envs/dacr.yaml"
     params:
@@ -69,10 +73,21 @@ rule fit_predictors:
         "../workflow/scripts/fit_predictors.py"
 
 
+rule compile_replay:
+    output:
+        marker=get_replay_marker(),
+    log:
+        "logs/data/compile_replay.log",
+    conda:
+        "../envs/dacr.yaml"
+    script:
+        "../workflow/scripts/compile_replay.py"
+
+
 rule evaluate_baselines:
     input:
-        predictions=rules.fit_predictors.output.predictions,
-        features=rules.build_features.output.features,
+        predictions=get_setup_file("predictions.npz"),
+        features=get_setup_file("features.npz"),
         long=get_custom_long,
     output:
         per_query="results/{experiment}/policies/baselines.parquet",
@@ -90,8 +105,9 @@ rule evaluate_baselines:
 
 rule evaluate_lambda:
     input:
-        predictions=rules.fit_predictors.output.predictions,
-        features=rules.build_features.output.features,
+        replay=rules.compile_replay.output.marker,
+        predictions=get_setup_file("predictions.npz"),
+        features=get_setup_file("features.npz"),
         long=get_custom_long,
     output:
         per_query="results/{experiment}/policies/lambda_{lam}.parquet",
@@ -116,8 +132,8 @@ rule aggregate_metrics:
         per_query=get_lambda_per_query,
         traces=get_lambda_traces,
         online_calibration=get_lambda_calibration,
-        offline_calibration=rules.fit_predictors.output.calibration,
-        predictions=rules.fit_predictors.output.predictions,
+        offline_calibration=get_setup_file("calibration_offline.csv"),
+        predictions=get_setup_file("predictions.npz"),
     output:
         metrics="results/{experiment}/metrics.csv",
         by_domain="results/{experiment}/metrics_by_domain.csv",
@@ -139,7 +155,7 @@ rule aggregate_metrics:
 rule write_manifest:
     input:
         long=rules.build_long_form.output.long,
-        stream=rules.build_stream.output.stream,
+        stream=get_setup_file("stream.jsonl"),
         metrics=rules.aggregate_metrics.output.metrics,
     output:
         manifest="results/{experiment}/manifest.json",

@@ -15,6 +15,8 @@ rule simulate_latency:
         "logs/{experiment}/simulate_latency.log",
     benchmark:
         "benchmarks/{experiment}/simulate_latency.tsv"
+    wildcard_constraints:
+        experiment=get_setup_owner_pattern(),
     conda:
         "../envs/dacr.yaml"
     params:
@@ -32,6 +34,8 @@ rule collect_latency:
         log="results/{experiment}/latency_measured.jsonl",
     log:
         "logs/{experiment}/collect_latency.log",
+    wildcard_constraints:
+        experiment=get_setup_owner_pattern(),
     conda:
         "../envs/dacr.yaml"
     params:
@@ -49,6 +53,8 @@ rule label_domain:
         stream="results/{experiment}/stream_labeled.jsonl",
     log:
         "logs/{experiment}/label_domain.log",
+    wildcard_constraints:
+        experiment=get_setup_owner_pattern(),
     conda:
         "../envs/dacr.yaml"
     params:

@@ -4,8 +4,9 @@
 
 rule evaluate_curves:
     input:
-        predictions=rules.fit_predictors.output.predictions,
-        features=rules.build_features.output.features,
+        replay=rules.compile_replay.output.marker,
+        predictions=get_setup_file("predictions.npz"),
+        features=get_setup_file("features.npz"),
         long=get_custom_long,
     output:
         curves="results/{experiment}/curves.parquet",
@@ -27,7 +28,7 @@ rule summarize_experiment:
         per_query=rules.aggregate_metrics.output.per_query,
         curves=rules.evaluate_curves.output.curves,
         metrics=rules.aggregate_metrics.output.metrics,
-        predictions=rules.fit_predictors.output.predictions,
+        predictions=get_setup_file("predictions.npz"),
         budget_info=rules.evaluate_baselines.output.info,
     output:
         router_summary=report(
@@ -75,7 +76,7 @@ rule plot_experiment:
         metrics=rules.aggregate_metrics.output.metrics,
         by_domain=rules.aggregate_metrics.output.by_domain,
         trace=rules.aggregate_metrics.output.trace,
-        predictions=rules.fit_predictors.output.predictions,
+        predictions=get_setup_file("predictions.npz"),
         regret=rules.summarize_experiment.output.regret,
     output:
         quality_cost=report(
@@ -135,7 +136,8 @@ rule plot_experiment:
 
 rule sweep_budget:
     input:
-        predictions=rules.fit_predictors.output.predictions,
+        replay=rules.compile_replay.output.marker,
+        predictions=get_setup_file("predictions.npz"),
     output:
         curve="results/{experiment}/budget_curve.parquet",
         plot=report(

@@ -9,6 +9,8 @@ rule build_stream:
         split="results/{experiment}/split.parquet",
     log:
         "logs/{experiment}/build_stream.log",
+    wildcard_constraints:
+        experiment=get_setup_owner_pattern(),
     conda:
         "../envs/dacr.yaml"
     params:

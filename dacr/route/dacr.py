@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dacr.route.base import Context, Outcomes, Policy
+from dacr.route.base import Context, LatencyForecast, Outcomes, Policy
 from dacr.route.feedback import FEEDBACK_CLOCKS, feedback_available_at, feedback_lost
 from dacr.route.kernel import (
     COST_FLOOR,
@@ -378,3 +378,16 @@ def _check_latency(outcomes: Outcomes) -> None:
             "this experiment has no latency (latency: none) and so no completion times; set "
             "dacr.feedback_clock: index"
         )
+
+
+def warm_up() -> None:
+    """Compile DACR's replay (or load it from numba's cache) on a two-request stream, through
+    :meth:`DACRPolicy.replay` so the argument types are the policy jobs' own: the jobs that
+    follow find it cached instead of each compiling it (about 4 s)."""
+    q = np.array([[0.5, 0.6], [0.4, 0.7]])
+    ones = np.ones((2, 2))
+    forecast = LatencyForecast(np.zeros((2, 2)), np.ones(2), 10.0)
+    ctx = Context(
+        q, 0.001 * ones, 0.1 * ones, np.zeros(2, dtype=np.int64), np.arange(2.0), latency=forecast
+    )
+    DACRPolicy(lambda_cost=1.0).replay(ctx, Outcomes(q, 0.001 * ones, ones, 0.0 * ones))

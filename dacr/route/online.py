@@ -70,36 +70,65 @@ class Feedback:
     violation: float | None = None
 
 
-def _frozen(a: np.ndarray) -> np.ndarray:
+def _frozen(a: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return None
     view = np.asarray(a).view()
     view.flags.writeable = False
     return view
 
 
+class RequestMaker:
+    """Builds the :class:`Request` of each row of a context; the arrays are made read-only
+    once, so every row handed out is a read-only view."""
+
+    def __init__(self, ctx) -> None:
+        lat = ctx.latency
+        n_models = ctx.q_cal.shape[1]
+        self.n = ctx.n
+        self.models = (
+            tuple(ctx.models) if ctx.models is not None else tuple(map(str, range(n_models)))
+        )
+        self.names = ctx.domain_names
+        self.codes = np.asarray(ctx.domain)
+        self.n_domains = int(np.max(ctx.domain, initial=0)) + 1
+        self.ts = np.asarray(ctx.ts, dtype=float)
+        self.load = None if ctx.load is None else np.asarray(ctx.load, dtype=float)
+        self.q_cal, self.cost, self.viol = (_frozen(a) for a in (ctx.q_cal, ctx.cost, ctx.viol))
+        self.q_extra = {k: _frozen(v) for k, v in ctx.q_extra.items()}
+        self.p_win = ctx.p_win
+        self.features = _frozen(ctx.features)
+        self.prompts = ctx.prompts
+        self.lat_loc = None if lat is None else _frozen(lat.loc)
+        self.lat_scale = None if lat is None else _frozen(lat.scale)
+        self.tau_s = None if lat is None else float(lat.tau_s)
+
+    def __call__(self, t: int) -> Request:
+        return Request(
+            t=int(t),
+            n=self.n,
+            models=self.models,
+            domain=str(self.names[t]) if self.names is not None else str(self.codes[t]),
+            domain_code=int(self.codes[t]),
+            n_domains=self.n_domains,
+            ts=float(self.ts[t]),
+            load=1.0 if self.load is None else float(self.load[t]),
+            q_cal=self.q_cal[t],
+            cost=self.cost[t],
+            viol=self.viol[t],
+            q_extra={k: v[t] for k, v in self.q_extra.items()},
+            p_win=None if self.p_win is None else float(self.p_win[t]),
+            features=None if self.features is None else self.features[t],
+            prompt=None if self.prompts is None else str(self.prompts[t]),
+            lat_loc=None if self.lat_loc is None else self.lat_loc[t],
+            lat_scale=self.lat_scale,
+            tau_s=self.tau_s,
+        )
+
+
 def request_at(ctx, t: int) -> Request:
-    """Request ``t`` of a :class:`~dacr.route.base.Context` (views, not copies)."""
-    lat = ctx.latency
-    n_models = ctx.q_cal.shape[1]
-    return Request(
-        t=int(t),
-        n=ctx.n,
-        models=tuple(ctx.models) if ctx.models is not None else tuple(map(str, range(n_models))),
-        domain=str(ctx.domain_names[t]) if ctx.domain_names is not None else str(ctx.domain[t]),
-        domain_code=int(ctx.domain[t]),
-        n_domains=int(np.max(ctx.domain, initial=0)) + 1,
-        ts=float(ctx.ts[t]),
-        load=1.0 if ctx.load is None else float(ctx.load[t]),
-        q_cal=_frozen(ctx.q_cal[t]),
-        cost=_frozen(ctx.cost[t]),
-        viol=_frozen(ctx.viol[t]),
-        q_extra={k: _frozen(v[t]) for k, v in ctx.q_extra.items()},
-        p_win=None if ctx.p_win is None else float(ctx.p_win[t]),
-        features=None if ctx.features is None else _frozen(ctx.features[t]),
-        prompt=None if ctx.prompts is None else str(ctx.prompts[t]),
-        lat_loc=None if lat is None else _frozen(lat.loc[t]),
-        lat_scale=None if lat is None else _frozen(lat.scale),
-        tau_s=None if lat is None else float(lat.tau_s),
-    )
+    """Request ``t`` of a :class:`~dacr.route.base.Context` (read-only views, not copies)."""
+    return RequestMaker(ctx)(t)
 
 
 @dataclass(frozen=True)
@@ -202,11 +231,12 @@ def run_online(
             "(latency: none) and so no completion times; set dacr.feedback_clock: index"
         )
     deliveries = _Deliveries(schedule, ctx.ts, outcomes)
+    make = RequestMaker(ctx)
     choices = np.empty(n, dtype=np.int64)
     for t in range(n):
         for feedback in deliveries.due(t):
             policy.update_one(feedback)
-        choice = policy.select_one(request_at(ctx, t))
+        choice = policy.select_one(make(t))
         if isinstance(choice, bool) or not isinstance(choice, int | np.integer):
             raise ValueError(
                 f"{name}: select_one returned {choice!r} for request {t}; return a model "

@@ -6,8 +6,9 @@ import copy
 import time
 
 import pytest
+import yaml
 
-from tests.workflow.conftest import planned_jobs, run_snakemake, write_config
+from tests.workflow.conftest import ROOT, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.workflow
 EXP = "ood_gsm_mbpp"
@@ -57,7 +58,29 @@ def test_adding_an_experiment_reruns_nothing_that_exists(done):
     config["experiments"]["iid_new"] = {"test_fraction": 0.2, "lambdas": [1]}
     jobs = plan(work, config, TARGET, "results/iid_new/metrics.csv")
     assert jobs
-    assert {w.get("experiment") for _, w in jobs} == {"iid_new"}
+    # its setup is iid's (the same split and stream), built on first use; nothing of EXP reruns
+    assert {w.get("experiment") for _, w in jobs} <= {"iid_new", "iid"}
+
+
+def test_an_experiment_with_the_same_setup_reuses_its_stream_features_and_predictors(done):
+    work, _ = done
+    config = copy.deepcopy(BASE)
+    # "zz_budget" sorts after the existing experiment, which keeps the setup files
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["experiments"][EXP]
+    config["experiments"]["zz_budget"] = {
+        **BASE["experiments"][EXP],
+        "stream": default["stream"],  # EXP's stream comes from config.yaml, merged
+        "dacr": {"budget_cost": 0.0003},
+        "decision_info": "oracle",
+    }
+    jobs = plan(work, config, TARGET, "results/zz_budget/metrics.csv")
+    setup = {"build_stream", "simulate_latency", "build_features", "fit_predictors"}
+    assert jobs and not setup & set(rules_of(jobs))
+    assert {w.get("experiment") for _, w in jobs} == {"zz_budget"}
+    # a different stream is a different setup
+    config["experiments"]["zz_budget"]["stream"] = {"rate_qps": 3.0}
+    jobs = plan(work, config, TARGET, "results/zz_budget/metrics.csv")
+    assert setup <= set(rules_of(jobs))
 
 
 def test_changing_a_dacr_budget_reruns_the_budget_policies_and_aggregates_only(done):

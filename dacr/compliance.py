@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dacr.evaluate import context_and_outcomes, dacr_frames, per_query_frame
-from dacr.io import load_npz, write_parquet
+from dacr.io import load_npz, write_table
 from dacr.metrics import paired_bootstrap
 from dacr.route import ScalarisedPolicy, replay
 from dacr.route.budget import budget_grid, choose_from_grid
@@ -90,7 +90,9 @@ def budget_compliance(
     budget_cost, budget_viol = float(oracle["budget_cost"]), float(oracle["budget_viol"])
     rows = metrics.loc[metrics["policy"].isin(CONSTRAINED)].copy()
     rows["_lam"] = rows["lambda_cost"]  # the key of per_query (NaN for λ-free policies)
-    chosen = {k: v for k, v in info.items() if k != "constrained_oracle"}
+    chosen = {
+        k: v for k, v in info.items() if isinstance(v, dict) and k != "constrained_oracle"
+    }
     for name, choice in chosen.items():
         at = rows["policy"] == name
         rows.loc[at, "lambda_cost"] = choice["lambda_cost"]
@@ -231,7 +233,7 @@ def run_budget_sweep(
         if not oracle.feasible:
             rows.append(_sweep_row(None, budget, budget_viol, oracle))
     curve = pd.DataFrame(rows)
-    write_parquet(curve, out_path)
+    write_table(curve, out_path, dataset=str(pred["dataset"]))
     from dacr.plots import TitleInfo, plot_budget_curve  # only this job draws
 
     info = TitleInfo(experiment, str(pred["dataset"]), decision_info)

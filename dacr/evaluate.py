@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dacr.calibration_scores import calibration_table
-from dacr.io import load_npz, write_json, write_parquet, write_with
+from dacr.io import load_npz, write_json, write_parquet, write_table, write_with
 from dacr.metrics import bootstrap_ci
 from dacr.plugins import (
     custom_choices,
@@ -270,8 +270,8 @@ def run_baselines(
             budget_viol,
         )
     per_query = pd.concat(frames, ignore_index=True)
-    write_parquet(per_query, out_path)
-    write_json(info, info_path)
+    write_table(per_query, out_path, dataset=str(pred["dataset"]))
+    write_json({**info, "dataset": str(pred["dataset"])}, info_path)
     return per_query
 
 
@@ -467,11 +467,13 @@ def run_lambda(
     )
     budgets = (dacr.get("budget_cost", 0.0055), dacr.get("budget_viol", 0.10))
     dacr_rows = next(f for f in frames if f["policy"].iloc[0] == "dacr")
-    write_parquet(dacr_trace_frame(lam, trace, dacr_rows, ctx, *budgets), trace_path)
+    dataset = str(pred["dataset"])
+    trace_rows = dacr_trace_frame(lam, trace, dacr_rows, ctx, *budgets)
+    write_table(trace_rows, trace_path, dataset=dataset)
     calib = online_calibration(pred, ctx, outcomes, trace).assign(lambda_cost=lam)
-    write_with(lambda tmp: calib.to_csv(tmp, index=False), calib_path)
+    write_table(calib, calib_path, dataset=dataset)
     per_query = pd.concat(frames, ignore_index=True)
-    write_parquet(per_query, out_path)
+    write_table(per_query, out_path, dataset=dataset)
     return per_query
 
 
@@ -590,10 +592,10 @@ def run_aggregate(
     traces = pd.concat([pd.read_parquet(p) for p in trace_paths], ignore_index=True)
     write_with(lambda tmp: metrics.to_csv(tmp, index=False), metrics_path)
     write_with(lambda tmp: by_domain.to_csv(tmp, index=False), by_domain_path)
-    write_with(lambda tmp: calib.to_csv(tmp, index=False), calibration_path)
+    write_table(calib, calibration_path, dataset=dataset)
     write_parquet(
         per_query, per_query_path, metadata={"dataset": dataset, "decision_info": decision_info}
     )
-    write_parquet(traces, trace_path)
+    write_table(traces, trace_path, dataset=dataset)
     log.info("metrics (%s, %s data):\n%s", decision_info, dataset, metrics.to_string(index=False))
     return metrics

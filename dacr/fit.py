@@ -16,7 +16,7 @@ import pandas as pd
 
 from dacr.calibration import DomainCalibrator
 from dacr.calibration_scores import calibration_table
-from dacr.io import load_npz, read_parquet_metadata, write_npz, write_with
+from dacr.io import load_npz, read_parquet_metadata, write_npz, write_table
 from dacr.latency import latency_matrix, read_latency_log
 from dacr.predictors import (
     JointRanker,
@@ -238,7 +238,7 @@ def run_predictors(
     }
     write_npz(arrays, out_path)
     table = offline_calibration(arrays, tau_seconds)
-    write_with(lambda tmp: table.to_csv(tmp, index=False), calib_path)
+    write_table(table, calib_path, dataset=str(arrays["dataset"]))
     log.info(
         "predictors for %s: %d train / %d test queries, %d models; strong=%s weak=%s; "
         "test ECE (mean over models):\n%s",

@@ -6,6 +6,7 @@ never leaves a partial file under the final name.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -159,14 +160,30 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OSError(f"{path}: cannot create a file in {path.parent} ({exc})") from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp makes files private (0600); results are shared like any other file
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            raise OSError(exc.errno, f"{path}: could not be written ({exc.strerror})") from exc
+        raise
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path, *, metadata: dict | None = None) -> Path:
@@ -179,6 +196,23 @@ def write_parquet(df: pd.DataFrame, path: str | Path, *, metadata: dict | None =
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
     return Path(path)
+
+
+def write_table(
+    df: pd.DataFrame,
+    path: str | Path,
+    *,
+    dataset: str,
+    metadata: dict | None = None,
+    index: bool = False,
+) -> Path:
+    """Write a results table, CSV or parquet by suffix, saying which data made it: a
+    ``dataset`` column (``synthetic``, ``routerbench`` or ``custom``) and, in parquet, the
+    label in dacr's metadata as well."""
+    df = df.assign(dataset=str(dataset))
+    if Path(path).suffix == ".parquet":
+        return write_parquet(df, path, metadata={**(metadata or {}), "dataset": str(dataset)})
+    return write_with(lambda tmp: df.to_csv(tmp, index=index), path)
 
 
 def read_parquet_metadata(path: str | Path) -> dict:

@@ -25,7 +25,7 @@ from dacr.evaluate import (
     per_query_frame,
     summarize,
 )
-from dacr.io import load_npz, read_json, write_parquet, write_with
+from dacr.io import load_npz, read_json, write_table, write_with
 from dacr.metrics import (
     apgr,
     bootstrap_aiq,
@@ -111,7 +111,7 @@ def run_curves(
             rows = per_query_frame(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
             frames.append(rows.assign(threshold=float(thr)))
     curves = pd.concat(frames, ignore_index=True)
-    write_parquet(curves, out_path)
+    write_table(curves, out_path, dataset=str(pred["dataset"]))
     return curves
 
 
@@ -194,7 +194,8 @@ def run_summary(
     binary = binary_router_table(curves, per_query, strong, weak)
     pareto = pareto_table(metrics).reset_index().rename(columns={"policy": "router"})
     summary = aiq.merge(binary, on="router", how="outer").merge(pareto, on="router", how="outer")
-    write_with(lambda tmp: summary.to_csv(tmp, index=False), router_summary_path)
+    dataset = str(metrics["dataset"].iloc[0])
+    write_table(summary, router_summary_path, dataset=dataset)
 
     baselines = sorted(
         p for p in per_query["policy"].unique() if p != "dacr" and not p.startswith("single:")
@@ -207,12 +208,12 @@ def run_summary(
         rng=np.random.default_rng([seed, 8]),
         n_resamples=n_resamples,
     )
-    write_with(lambda tmp: comparisons.to_csv(tmp, index=False), comparisons_path)
+    write_table(comparisons, comparisons_path, dataset=dataset)
     compliance = budget_compliance(
         per_query, metrics, read_json(budget_info_path), n_resamples=n_resamples, seed=seed
     )
-    write_with(lambda tmp: compliance.to_csv(tmp, index=False), compliance_path)
-    write_parquet(regret_curve(per_query), regret_path)
+    write_table(compliance, compliance_path, dataset=dataset)
+    write_table(regret_curve(per_query), regret_path, dataset=dataset)
     text = summary_markdown(experiment, metrics, summary) + "\n".join(budget_lines(compliance))
     text = text.rstrip("\n") + "\n"
     write_with(lambda tmp: tmp.write_text(text), summary_path)
@@ -360,8 +361,8 @@ def run_lodo(
     from dacr.plots import TitleInfo, plot_lodo_heatmap
 
     matrix = lodo_matrix(metrics_paths, families)
-    write_with(lambda tmp: matrix.to_csv(tmp), out_csv)
     first = pd.read_csv(metrics_paths[0])
+    write_table(matrix, out_csv, dataset=str(first["dataset"].iloc[0]), index=True)
     info = TitleInfo.from_metrics(first, experiment)
     plot_lodo_heatmap(matrix, out_png, info)
     return matrix

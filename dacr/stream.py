@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.io import read_jsonl, write_frame_jsonl, write_parquet
+from dacr.io import read_jsonl, read_parquet_metadata, write_frame_jsonl, write_table
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,9 @@ def run_stream(
     params = dict(stream)
     which = params.pop("split", "test")
     events = build_stream(queries.drop(columns="family"), split, which=which, seed=seed, **params)
-    write_parquet(queries[["qid", "domain", "family"]].assign(split=split), split_path)
+    dataset = read_parquet_metadata(long_path).get("dataset", "routerbench")
+    split_table = queries[["qid", "domain", "family"]].assign(split=split)
+    write_table(split_table, split_path, dataset=dataset)
     write_frame_jsonl(events, out_path)
     log.info(
         "experiment %s: %d train / %d test queries; streamed %d %s events over %.1f s "

@@ -129,3 +129,30 @@ def test_restricted_loader_reads_from_any_buffer():
 
     df = _RestrictedUnpickler(io.BytesIO(data), DATA / "x.pkl").load()
     assert df["gpt-4-1106-preview|total_cost"].dtype == np.float64
+
+
+def test_written_files_honour_the_umask(tmp_path):
+    import os
+
+    from dacr.io import write_json, write_table
+
+    old = os.umask(0o022)
+    try:
+        a = write_json({"a": 1}, tmp_path / "a.json")
+        b = write_table(pd.DataFrame({"x": [1]}), tmp_path / "b.parquet", dataset="synthetic")
+        os.umask(0o077)
+        c = write_json({"a": 1}, tmp_path / "c.json")
+    finally:
+        os.umask(old)
+    assert oct(a.stat().st_mode & 0o777) == oct(0o644) == oct(b.stat().st_mode & 0o777)
+    assert oct(c.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_a_table_says_which_data_made_it(tmp_path):
+    from dacr.io import read_parquet_metadata, write_table
+
+    path = write_table(pd.DataFrame({"x": [1, 2]}), tmp_path / "t.parquet", dataset="custom")
+    assert read_parquet_metadata(path)["dataset"] == "custom"
+    assert pd.read_parquet(path)["dataset"].tolist() == ["custom", "custom"]
+    csv = write_table(pd.DataFrame({"x": [1]}), tmp_path / "t.csv", dataset="synthetic")
+    assert pd.read_csv(csv)["dataset"].tolist() == ["synthetic"]

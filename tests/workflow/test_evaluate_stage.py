@@ -126,6 +126,23 @@ def test_no_test_query_reaches_training_or_calibration(demo_run):
         assert not set(feats["train_qids"]) & tested
 
 
+def test_every_table_says_it_was_made_from_synthetic_data(demo_run):
+    import pyarrow.parquet as pq
+
+    from dacr.io import read_parquet_metadata
+
+    base = demo_run / "results" / EXP
+    tables = sorted(base.rglob("*.csv")) + sorted(base.rglob("*.parquet"))
+    assert len(tables) >= 19  # 11 tables, 2 per λ job, the baselines, split and curves
+    for path in tables:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+        assert set(frame["dataset"]) == {"synthetic"}, path
+        if path.suffix == ".parquet":
+            assert read_parquet_metadata(path)["dataset"] == "synthetic", path
+            assert pq.read_schema(path).metadata
+    assert "synthetic" in (base / "policies" / "budget_info.json").read_text()
+
+
 def test_all_tables_are_written(demo_run):
     base = demo_run / "results" / EXP
     calib = pd.read_csv(base / "calibration_ece.csv")
@@ -307,6 +324,7 @@ def test_leave_one_domain_out_matrix(tmp_path, request):
         write_config(tmp_path, config),
     )
     matrix = pd.read_csv(tmp_path / target, index_col=0)
+    assert set(matrix.pop("dataset")) == {"synthetic"}
     assert list(matrix.index) == ["grade-school-math", "hellaswag"]
     assert {"dacr", "mixllm", "oracle"} <= set(matrix.columns)
     split = pd.read_parquet(tmp_path / "results/lodo__hellaswag/split.parquet")

@@ -2,12 +2,15 @@
 # calibrated routing. This file is the table of contents; logic lives in rules/ and dacr/.
 from snakemake.utils import min_version, validate
 
+from dacr.configcheck import check_config
+
 min_version("9.0")
 
 
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
+check_config(config, f"{workflow.basedir}/config/schema.yaml")  # one readable paragraph
 validate(config, "config/schema.yaml")
 
 

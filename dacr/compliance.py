@@ -90,9 +90,7 @@ def budget_compliance(
     budget_cost, budget_viol = float(oracle["budget_cost"]), float(oracle["budget_viol"])
     rows = metrics.loc[metrics["policy"].isin(CONSTRAINED)].copy()
     rows["_lam"] = rows["lambda_cost"]  # the key of per_query (NaN for λ-free policies)
-    chosen = {
-        k: v for k, v in info.items() if isinstance(v, dict) and k != "constrained_oracle"
-    }
+    chosen = {k: v for k, v in info.items() if isinstance(v, dict) and k != "constrained_oracle"}
     for name, choice in chosen.items():
         at = rows["policy"] == name
         rows.loc[at, "lambda_cost"] = choice["lambda_cost"]

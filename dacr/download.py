@@ -72,6 +72,8 @@ class DownloadError(RuntimeError):
         The dataset repo, file and revision that were requested.
     """
 
+    user_facing = True  # its message says what happened and what to do
+
     def __init__(self, message: str, *, repo_id: str, filename: str, revision: str) -> None:
         super().__init__(message)
         self.repo_id = repo_id

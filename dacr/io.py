@@ -295,9 +295,24 @@ def write_npz(arrays: dict[str, np.ndarray], path: str | Path) -> Path:
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of a ``.npz`` written by dacr (no pickled objects)."""
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
+    """Every array of a ``.npz`` written by dacr (no pickled objects).
+
+    A missing, truncated or corrupt file is an error naming it and the way out.
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; the rule that writes it must run first")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        raise ValueError(
+            f"{path}: unreadable ({type(exc).__name__}: {exc}); it is truncated or corrupt "
+            f"(a full disk, a killed job?): delete it and run again, e.g. snakemake "
+            f"--forcerun <the rule that writes it>"
+        ) from exc
 
 
 def write_json(obj: dict, path: str | Path) -> Path:

@@ -297,8 +297,22 @@ def collapse_pairs(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def read_latency_log(path: str | Path) -> pd.DataFrame:
-    """Read a latency JSONL (simulated or measured) as one row per (qid, model)."""
-    return collapse_pairs(read_jsonl(path, required=("qid", "model", "latency_s", "ok")))
+    """Read a latency JSONL (simulated or measured) as one row per (qid, model).
+
+    ``latency_s`` must be a number of seconds >= 0 on every ``ok`` row; errors name the file,
+    the column and example rows.
+    """
+    df = read_jsonl(path, required=("qid", "model", "latency_s", "ok"))
+    latency = pd.to_numeric(df["latency_s"], errors="coerce")
+    ok = df["ok"].astype(bool)
+    bad = ok & (latency.isna() | ~np.isfinite(latency) | (latency < 0))
+    if bad.any():
+        examples = df.loc[bad, ["qid", "model", "latency_s"]].head(5).to_dict("records")
+        raise ValueError(
+            f"{path}: column 'latency_s': {int(bad.sum())} ok row(s) are not a number of "
+            f"seconds >= 0, e.g. {examples}; write plain numbers (1.45, not '1.45s')"
+        )
+    return collapse_pairs(df.assign(latency_s=latency.astype(float)))
 
 
 def latency_matrix(
@@ -319,6 +333,12 @@ def latency_matrix(
             f"latency impute={impute!r} is not valid; choose one of {list(IMPUTATIONS)}"
         )
     ok = log_df.loc[log_df["ok"].astype(bool)]
+    unknown = sorted(set(ok["model"].astype(str)) - set(map(str, models)))
+    if unknown:
+        n_rows = int(ok["model"].astype(str).isin(unknown).sum())
+        log.warning(
+            "%s: %d row(s) name models the dataset lacks, left out: %s", source, n_rows, unknown
+        )
     wide = ok.pivot(index="qid", columns="model", values="latency_s")
     mat = wide.reindex(index=pd.Index(qids, dtype=object), columns=list(models)).to_numpy(
         float, copy=True

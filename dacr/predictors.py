@@ -264,7 +264,11 @@ class LogTargetRegressor(BaseEstimator):
         Y = np.asarray(Y, dtype=np.float64)
         _check_matrix(X, Y, "target")
         if (Y < 0).any():
-            raise ValueError("negative targets: costs and latencies must be >= 0")
+            rows, cols = np.nonzero(Y < 0)
+            raise ValueError(
+                f"negative targets ({rows.size}, e.g. row {rows[0]} column {cols[0]}: "
+                f"{Y[rows[0], cols[0]]}): costs and latencies must be >= 0"
+            )
         logy = np.log(np.maximum(Y, self.floor))
         self.x_min_, self.x_max_ = X.min(axis=0), X.max(axis=0)
         self.model_ = Ridge(alpha=self.alpha).fit(X, logy)

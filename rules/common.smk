@@ -7,9 +7,11 @@ import types
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 import dacr
 from dacr.provenance import code_digest
+from dacr.configcheck import check_paths
 from dacr.route.custom import source_digest
 
 LONG_FORM = "results/data/routerbench_long.parquet"
@@ -57,12 +59,7 @@ def get_dataset_file(wildcards):
         return get_synthetic_path()
     if ds["source"] == "huggingface":
         return get_download_path()
-    if not ds.get("path"):
-        raise ValueError(
-            "config dataset.source is 'file' but dataset.path is not set; "
-            "give a .pkl in a RouterBench layout or a long .parquet"
-        )
-    return ds["path"]
+    return ds["path"]  # checked by dacr.configcheck.check_paths at parse time
 
 
 def get_dataset_label():
@@ -97,6 +94,26 @@ def get_replay_marker():
 def get_experiment(wildcards):
     """The validated config block of the {experiment} wildcard."""
     return config["experiments"][wildcards.experiment]
+
+
+def drop_default_experiments():
+    """With default_experiments: false, keep only the experiments the user's own config
+    files or --config name (config/config.yaml's are defaults, merged in first)."""
+    if config["default_experiments"]:
+        return
+    named = set()
+    for path in workflow.config_settings.configfiles or []:
+        text = yaml.safe_load(Path(path).read_text()) or {}
+        named |= set((text.get("experiments") or {}).keys())
+    named |= set(
+        ((workflow.config_settings.config or {}).get("experiments") or {}).keys()
+    )
+    for name in list(config["experiments"]):
+        if name not in named:
+            del config["experiments"][name]
+
+
+drop_default_experiments()
 
 
 def expand_lodo_experiments():
@@ -529,3 +546,8 @@ def get_lodo_metrics(wildcards):
         f"results/{name}__{family}/metrics.csv"
         for family in get_lodo_families(wildcards)
     ]
+
+
+check_paths(
+    config, workflow.basedir
+)  # every path the user typed exists, before any job

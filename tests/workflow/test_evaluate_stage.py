@@ -294,16 +294,28 @@ def test_a_binding_budget_is_kept_and_swept(tmp_path, request):
     assert (tmp_path / f"results/{exp}/plots/budget_curve.png").stat().st_size > 10_000
 
 
-def test_a_bad_custom_router_fails_naming_the_policy(tmp_path, request):
+def test_a_custom_router_whose_module_is_missing_fails_before_any_job(tmp_path, request):
     demo = str(request.config.rootpath / "config" / "demo.yaml")
     config = {**SMALL, "custom_policies": {"mine": {"class": "examples.routers.nothing:Router"}}}
     proc = run_snakemake(
         tmp_path, METRICS, "--configfile", demo, write_config(tmp_path, config), check=False
     )
     assert proc.returncode != 0
+    assert "config key custom_policies.mine.class: module 'examples.routers.nothing'" in proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_a_bad_custom_router_class_fails_naming_the_policy(tmp_path, request):
+    demo = str(request.config.rootpath / "config" / "demo.yaml")
+    spec = {"class": "examples.routers.embedding_threshold:NoSuchRouter"}
+    config = {**SMALL, "custom_policies": {"mine": spec}}
+    proc = run_snakemake(
+        tmp_path, METRICS, "--configfile", demo, write_config(tmp_path, config), check=False
+    )
+    assert proc.returncode != 0
     log = (tmp_path / "logs" / EXP / "evaluate_baselines.log").read_text()
-    assert "custom_policies.mine.class='examples.routers.nothing:Router'" in log
-    assert "cannot import module 'examples.routers.nothing'" in log
+    assert "custom_policies.mine.class='examples.routers.embedding_threshold:NoSuchRouter'" in log
+    assert "NoSuchRouter" in log
     assert not (tmp_path / f"results/{EXP}/policies/baselines.parquet").exists()
 
 

@@ -18,7 +18,7 @@ rule simulate_latency:
     wildcard_constraints:
         experiment=get_setup_owner_pattern(),
     conda:
-        "../envs/dacr.yaml"
+        "../envs/stream.yaml"
     params:
         sim=get_simulate_latency_params,
         version=get_code_version("latency", "stream"),
@@ -26,9 +26,13 @@ rule simulate_latency:
         "../workflow/scripts/simulate_latency.py"
 
 
+# The ledger (every finished call, appended at once) is a param, not an output: Snakemake
+# deletes the outputs of a failed job, and the rerun must send only the pairs that failed.
+# The stream's ts already include its time_warp, so none is passed here.
 rule collect_latency:
     input:
         stream=rules.build_stream.output.stream,
+        long=rules.build_long_form.output.long,
         models_file=get_models_file(),
     output:
         log="results/{experiment}/latency_measured.jsonl",
@@ -37,10 +41,10 @@ rule collect_latency:
     wildcard_constraints:
         experiment=get_setup_owner_pattern(),
     conda:
-        "../envs/dacr.yaml"
+        "../envs/telemetry.yaml"
     params:
         telemetry=get_telemetry_params(),
-        time_warp=get_time_warp,
+        ledger="results/{experiment}/.latency_ledger.jsonl",
         version=get_code_version("telemetry"),
     script:
         "../workflow/scripts/collect_latency.py"
@@ -56,7 +60,7 @@ rule label_domain:
     wildcard_constraints:
         experiment=get_setup_owner_pattern(),
     conda:
-        "../envs/dacr.yaml"
+        "../envs/telemetry.yaml"
     params:
         labels=get_labels_params(),
         cache="resources/labels/label_cache.jsonl",

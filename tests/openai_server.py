@@ -9,11 +9,17 @@ test can say "fail twice with 429, then answer" and assert how many attempts the
 Usage (token counts) is a pure function of the request, so tests can recompute costs exactly:
 ``prompt_tokens = len(prompt.split()) + PROMPT_OVERHEAD_TOKENS`` and
 ``completion_tokens = ModelBehaviour.completion_tokens``.
+
+Every request is recorded with its server-side receive time (``FakeOpenAI.requests[i]["t"]``,
+epoch seconds), so pacing can be checked against a real clock. Dead endpoints for the circuit
+breaker: :func:`closed_port` (connection refused) and :func:`blackhole` (connect timeout).
+:func:`models_config` and :func:`stream_events` build the inputs of ``dacr.telemetry``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import socket
@@ -27,8 +33,23 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from dacr.profile import prices_per_1m
+
 PROMPT_OVERHEAD_TOKENS = 7
-FAULTS = ("429", "500", "slow", "reset", "badjson", "400")
+FAULTS = ("429", "500", "slow", "reset", "badjson", "400", "401", "404")
+# Messages of the error faults, as OpenAI-style {"error": {"message": ...}} bodies.
+FAULT_MESSAGES = {
+    "429": "Rate limit reached",
+    "500": "The server had an error",
+    "400": "Bad request",
+    "404": "The model does not exist",
+}
+_ERROR_CODES = {
+    "429": "rate_limit_exceeded",
+    "500": "server_error",
+    "400": "invalid_request_error",
+    "404": "model_not_found",
+}
 
 
 @dataclass
@@ -54,6 +75,11 @@ class ModelBehaviour:
         Maps the prompt to the assistant's text; default echoes a fixed sentence.
     prompt_faults : dict of str to str
         Fault for every request whose prompt contains the key (checked before ``faults``).
+    message : str or None
+        Error message of the 429/500/400/404 faults instead of :data:`FAULT_MESSAGES`.
+
+    The ``401`` fault answers like a provider refusing a wrong key, and echoes the key it was
+    sent in its message (as some proxies do), so tests can check that it is scrubbed.
     """
 
     delay_s: float = 0.0
@@ -64,6 +90,7 @@ class ModelBehaviour:
     completion_tokens: int = 20
     answer: Callable[[str], str] | None = None
     prompt_faults: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
 
     def fault_for(self, n: int, prompt: str = "") -> str | None:
         """Return the fault for the ``n``-th request (0-based) of a ``(model, prompt)`` pair."""
@@ -146,16 +173,15 @@ class FakeOpenAI:
     async def _fault(
         self, request: web.Request, fault: str, behaviour: ModelBehaviour, body_wants_stream: bool
     ) -> web.StreamResponse:
-        if fault == "429":
-            return web.json_response(
-                _error("Rate limit reached", "rate_limit_exceeded"),
-                status=429,
-                headers={"Retry-After": behaviour.retry_after},
-            )
-        if fault == "500":
-            return web.json_response(_error("The server had an error", "server_error"), status=500)
-        if fault == "400":
-            return web.json_response(_error("Bad request", "invalid_request_error"), status=400)
+        if fault in FAULT_MESSAGES:
+            message = behaviour.message or FAULT_MESSAGES[fault]
+            code = _ERROR_CODES[fault]
+            headers = {"Retry-After": behaviour.retry_after} if fault == "429" else None
+            return web.json_response(_error(message, code), status=int(fault), headers=headers)
+        if fault == "401":
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            message = f"Incorrect API key provided: {key}. Check your key."
+            return web.json_response(_error(message, "invalid_api_key"), status=401)
         if fault == "slow":
             await asyncio.sleep(behaviour.slow_s)
             return web.json_response(_error("too late", "server_error"), status=500)
@@ -324,6 +350,39 @@ def _responses_events(i: int, model: str, text: str, p_tok: int, c_tok: int) -> 
     return out
 
 
+def models_config(base_url: str, served: dict[str, str], key_env: str) -> dict:
+    """A models config (as in ``config/models.yaml``) serving RouterBench ids at ``base_url``
+    as ``served[id]``, at RouterBench's published prices, under provider ``local``."""
+    prices = prices_per_1m()
+    return {
+        "providers": {"local": {"base_url": base_url, "api_key_env": key_env}},
+        "models": {
+            rb: {
+                "provider": "local",
+                "served_as": name,
+                "price_in_per_1m": prices[rb][0],
+                "price_out_per_1m": prices[rb][1],
+            }
+            for rb, name in served.items()
+        },
+    }
+
+
+def stream_events(n: int, *, ts_step: float = 0.0, ts0: float = 1_700_000_000.0) -> list[dict]:
+    """``n`` request-stream events (``stream.jsonl`` rows) ``ts_step`` seconds apart."""
+    return [
+        {
+            "ts": ts0 + i * ts_step,
+            "qid": f"q{i:03d}",
+            "domain": "math",
+            "prompt": f"prompt number {i} about several things",
+            "split": "test",
+            "lat_mult": 1.0,
+        }
+        for i in range(n)
+    ]
+
+
 @dataclass
 class RunningServer:
     """Handle on a running fake server."""
@@ -371,3 +430,33 @@ def serve(behaviours: dict[str, ModelBehaviour] | None = None) -> Iterator[Runni
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
+
+
+@contextmanager
+def closed_port() -> Iterator[str]:
+    """A ``/v1`` base URL on 127.0.0.1 where nothing listens: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # The port was free a moment ago and nothing listens on it now.
+    yield f"http://127.0.0.1:{port}/v1"
+
+
+@contextmanager
+def blackhole() -> Iterator[str]:
+    """A ``/v1`` base URL on 127.0.0.1 whose connections hang until the client times out.
+
+    A listening socket with a backlog of 0 that never accepts: once a couple of connections
+    fill its queue the kernel ignores further SYNs, as a firewalled or dead host does.
+    """
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(socket.socket())
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        for _ in range(3):
+            filler = stack.enter_context(socket.socket())
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        yield f"http://127.0.0.1:{port}/v1"

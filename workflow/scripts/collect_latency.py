@@ -1,11 +1,10 @@
 """Rule collect_latency: measured latency of the stream against OpenAI-compatible endpoints.
 
-Calls are appended to ``<output>.partial`` as they finish; a rerun after a crash resumes from
-it. Only a finished collection is moved to the declared output.
+Every finished call is appended at once to the ledger (``params.ledger``, not an output, so it
+survives a failed job). The declared output is written, atomically, only when every pair is
+measured (or the failures are within ``telemetry.max_failed_share``): a failed job leaves
+nothing that looks finished, and its rerun sends only the pairs that failed.
 """
-
-import os
-from pathlib import Path
 
 from dacr.logs import setup_logging
 from dacr.telemetry import run_collect
@@ -13,17 +12,14 @@ from dacr.telemetry import run_collect
 
 def main(smk) -> None:
     setup_logging(smk.log[0])
-    out = Path(smk.output.log)
-    partial = out.with_name(out.name + ".partial")
-    params = dict(smk.params.telemetry)
     run_collect(
         smk.input.stream,
         smk.input.models_file,
-        partial,
-        time_warp=smk.params.time_warp,
-        **params,
+        smk.output.log,
+        long_path=smk.input.long,
+        ledger_path=smk.params.ledger,
+        **smk.params.telemetry,
     )
-    os.replace(partial, out)
 
 
 if __name__ == "__main__":

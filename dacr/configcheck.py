@@ -120,7 +120,8 @@ def _describe(error: ValidationError) -> str:
     if error.validator in BOUNDS:
         return f"{key}: {value!r} must be {BOUNDS[error.validator]} {rule}."
     if error.validator == "pattern":
-        return f"{key}: {value!r} does not have the expected form ({rule})."
+        form = error.schema.get("description") or rule
+        return f"{key}: {value!r} does not have the expected form: {form}."
     return f"config key {where!r}: {error.message}."
 
 
@@ -168,7 +169,7 @@ def _project_path(path: str, basedir: str | Path) -> Path:
 def path_problems(config: Mapping, basedir: str | Path) -> list[str]:
     """One sentence per path in the config that does not exist (dataset file, latency
     parameters, latency logs, model map, custom router modules)."""
-    from dacr.route.custom import source_digest
+    from dacr.provenance import source_digest
 
     problems = []
 

@@ -44,10 +44,9 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
-from dacr.io import write_npz
+from dacr.io import read_parquet, write_npz
 
 log = logging.getLogger(__name__)
 
@@ -505,7 +504,7 @@ def run_embeddings(
     threads: int | None = None,
 ) -> None:
     """Rule entry point: all-MiniLM-L6-v2 embeddings of every prompt, once per dataset."""
-    long = pd.read_parquet(long_path, columns=["qid", "prompt"]).drop_duplicates("qid")
+    long = read_parquet(long_path, columns=["qid", "prompt"]).drop_duplicates("qid")
     qids = long["qid"].to_numpy().astype(str)
     emb = embed_texts(
         long["prompt"].astype(str).tolist(),

@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from dacr.calibration_scores import calibration_table
-from dacr.io import load_npz, write_json, write_parquet, write_table, write_with
+from dacr.io import (
+    load_npz,
+    read_csv,
+    read_parquet,
+    write_json,
+    write_parquet,
+    write_table,
+    write_with,
+)
 from dacr.metrics import bootstrap_ci
 from dacr.plugins import (
     custom_choices,
@@ -564,12 +572,11 @@ def run_aggregate(
     seed: int = 0,
 ) -> pd.DataFrame:
     """Rule entry point: every job's per-query rows -> the experiment's tables."""
-    per_query = pd.concat([pd.read_parquet(p) for p in per_query_paths], ignore_index=True)
+    per_query = pd.concat([read_parquet(p) for p in per_query_paths], ignore_index=True)
     per_query = per_query.sort_values(
         ["policy", "lambda_cost", "t"], kind="stable", ignore_index=True
     )
-    with np.load(predictions_path, allow_pickle=False) as pred:
-        dataset = str(pred["dataset"])
+    dataset = str(load_npz(predictions_path)["dataset"])
     metrics = summarize(per_query, ["policy", "lambda_cost"])
     metrics = metrics.assign(
         decision_info=decision_info,
@@ -586,10 +593,10 @@ def run_aggregate(
         decision_info=decision_info, dataset=dataset
     )
     calib = pd.concat(
-        [pd.read_csv(offline_calib_path)] + [pd.read_csv(p) for p in online_calib_paths],
+        [read_csv(offline_calib_path)] + [read_csv(p) for p in online_calib_paths],
         ignore_index=True,
     )
-    traces = pd.concat([pd.read_parquet(p) for p in trace_paths], ignore_index=True)
+    traces = pd.concat([read_parquet(p) for p in trace_paths], ignore_index=True)
     write_with(lambda tmp: metrics.to_csv(tmp, index=False), metrics_path)
     write_with(lambda tmp: by_domain.to_csv(tmp, index=False), by_domain_path)
     write_table(calib, calibration_path, dataset=dataset)

@@ -134,13 +134,16 @@ def read_table(path: str | Path, *, trust_pickle: bool = False) -> pd.DataFrame:
     if suffix in {".pkl", ".pickle"}:
         obj = load_pickle(path, trust=trust_pickle)
     elif suffix == ".parquet":
-        obj = pd.read_parquet(path)
+        try:
+            obj = pd.read_parquet(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"{path}: not a readable parquet file ({exc})") from exc
     elif suffix in {".csv", ".tsv"}:
         try:
             obj = pd.read_csv(
                 path, sep="\t" if suffix == ".tsv" else ",", dtype={"qid": str, "model": str}
             )
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not a readable {suffix[1:].upper()} file ({exc})") from exc
     else:
         raise ValueError(
@@ -159,7 +162,10 @@ def read_table(path: str | Path, *, trust_pickle: bool = False) -> pd.DataFrame:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{path}: cannot create its folder ({exc})") from exc
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
@@ -213,6 +219,50 @@ def write_table(
     if Path(path).suffix == ".parquet":
         return write_parquet(df, path, metadata={**(metadata or {}), "dataset": str(dataset)})
     return write_with(lambda tmp: df.to_csv(tmp, index=index), path)
+
+
+_REBUILD = (
+    "it is truncated or corrupt (a full disk, a killed job?): delete it and rebuild it with "
+    "snakemake <that path>, or rerun its rule with --forcerun <rule>"
+)
+
+
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    return ValueError(f"{path}: unreadable ({type(exc).__name__}: {exc}); {_REBUILD}")
+
+
+def _existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; the rule that writes it must run first")
+    return path
+
+
+def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """A parquet file dacr wrote; a missing, truncated or corrupt one, or one without the
+    ``columns`` asked for, is an error naming it and the way out."""
+    path = _existing(path)
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+    missing = [c for c in columns or () if c not in schema.names]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; found {schema.names}")
+    try:
+        return pd.read_parquet(path, columns=columns)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV table dacr wrote (metrics, calibration, ...), with the same errors as
+    :func:`read_parquet`."""
+    path = _existing(path)
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from exc
 
 
 def read_parquet_metadata(path: str | Path) -> dict:
@@ -301,18 +351,12 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """
     import zipfile
 
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found; the rule that writes it must run first")
+    path = _existing(path)
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
-        raise ValueError(
-            f"{path}: unreadable ({type(exc).__name__}: {exc}); it is truncated or corrupt "
-            f"(a full disk, a killed job?): delete it and run again, e.g. snakemake "
-            f"--forcerun <the rule that writes it>"
-        ) from exc
+        raise _unreadable(path, exc) from exc
 
 
 def write_json(obj: dict, path: str | Path) -> Path:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from dacr.io import read_jsonl, read_parquet_metadata, write_frame_jsonl
+from dacr.io import read_jsonl, read_parquet, read_parquet_metadata, write_frame_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,15 @@ def load_latency_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"latency config not found: {path}")
-    cfg = yaml.safe_load(path.read_text()) or {}
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(cfg, dict) or not isinstance(cfg.get("models", {}), dict):
         raise ValueError(f"{path}: expected a mapping with a 'models' mapping")
+    unknown = sorted(set(cfg) - {"models", "fallback"})
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; valid keys: ['fallback', 'models']")
     models = {}
     for model, spec in (cfg.get("models") or {}).items():
         if not isinstance(spec, dict) or set(spec) != {"t_init_s", "speed_tps"}:
@@ -192,7 +198,7 @@ def run_simulate_latency(
     if base_source not in BASE_SOURCES:
         raise ValueError(f"base_source={base_source!r} is not valid; choose one of {BASE_SOURCES}")
     stream = read_stream(stream_path)
-    split = pd.read_parquet(split_path, columns=["qid", "split"])
+    split = read_parquet(split_path, columns=["qid", "split"])
     mult = stream.groupby("qid", sort=False)["lat_mult"].max()
     wanted = pd.Index(split.loc[split["split"] == "train", "qid"]).union(mult.index)
     long = read_latency_inputs(long_path, base_source)
@@ -249,7 +255,7 @@ def read_latency_inputs(long_path: str | Path, base_source: str) -> pd.DataFrame
         columns = ["qid", "model", "response", "cost"] + [
             c for c in ("completion_tokens",) if c in present
         ]
-    long = pd.read_parquet(long_path, columns=columns)
+    long = read_parquet(long_path, columns=columns)
     long["qid"] = long["qid"].astype(str)
     if base_source == "tokens" and "completion_tokens" not in long:
         if (long["response"].astype(str).str.len() == 0).all():

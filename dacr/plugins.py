@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.io import load_npz
+from dacr.io import load_npz, read_parquet
 from dacr.route import Context, Outcomes
 from dacr.route.custom import CustomPolicyError, TrainData, build, fit_policy, replay_custom
 from dacr.route.linucb import LinUCBPolicy
@@ -58,7 +58,7 @@ def check_custom_names(custom: Mapping) -> None:
 
 def prompts_by_qid(long_path: str | Path) -> pd.DataFrame:
     """One row per query of the long form: ``qid, prompt, domain``."""
-    long = pd.read_parquet(long_path, columns=["qid", "prompt", "domain"]).drop_duplicates("qid")
+    long = read_parquet(long_path, columns=["qid", "prompt", "domain"]).drop_duplicates("qid")
     return long.astype({"qid": str, "prompt": str, "domain": str}).set_index("qid")
 
 

@@ -427,7 +427,7 @@ def run_long_form(
     """
     input_path = Path(input_path)
     df = read_table(input_path, trust_pickle=trust_pickle)
-    if detect_schema(df) == "long" and dataset == "routerbench":
+    if detect_schema(df, str(input_path)) == "long" and dataset == "routerbench":
         dataset = "custom"  # a table of one's own, unless its metadata says otherwise
     if df.attrs.get(SYNTHETIC_ATTR) == "synthetic":
         dataset = "synthetic"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.io import load_npz
+from dacr.io import load_npz, read_parquet
 from dacr.stream import read_stream
 
 
@@ -78,12 +78,10 @@ def load_splits(
     ``domain_labels="llm"`` the test queries' domain is the stream's ``llm_domain`` label
     (rule label_domain), which DACR's corrections and the per-domain tables then use.
     """
-    long = pd.read_parquet(
-        long_path, columns=["qid", "prompt", "domain", "model", "quality", "cost"]
-    )
+    long = read_parquet(long_path, columns=["qid", "prompt", "domain", "model", "quality", "cost"])
     long = long.astype({"qid": str, "model": str, "domain": str})
     models = sorted(long["model"].unique())
-    split = pd.read_parquet(split_path)
+    split = read_parquet(split_path)
     train_qids = split.loc[split["split"] == "train", "qid"].astype(str).to_numpy()
     events = read_stream(stream_path)
     events = events.loc[events["split"] == "test"].reset_index(drop=True)

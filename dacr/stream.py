@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dacr.io import read_jsonl, read_parquet_metadata, write_frame_jsonl, write_table
+from dacr.io import read_jsonl, read_parquet, read_parquet_metadata, write_frame_jsonl, write_table
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,17 @@ def assign_split(
         is_test = np.zeros(n, dtype=bool)
         is_test[perm[: int(round(test_fraction * n))]] = True
     split = np.where(is_test, "test", "train")
+    fix = {
+        "train": "hold out fewer domains" if holdout else "lower test_fraction",
+        "test": "name a domain the data has" if holdout else "raise test_fraction or add data",
+    }
     for name in ("train", "test"):
         if not (split == name).any():
-            raise ValueError(f"{where}the {name} split is empty ({len(queries)} queries in all)")
+            given = f"holdout={list(holdout)}" if holdout else f"test_fraction={test_fraction}"
+            raise ValueError(
+                f"{where}{given} leaves the {name} split empty ({len(queries)} queries in "
+                f"all); {fix[name]}"
+            )
     return split
 
 
@@ -314,7 +322,7 @@ def run_stream(
     ``split.parquet`` (``qid, domain, split``) labels every query ``train`` or ``test``; later
     stages read it instead of recomputing the split, so all of them agree.
     """
-    long = pd.read_parquet(long_path, columns=["qid", "domain", "prompt", "family"])
+    long = read_parquet(long_path, columns=["qid", "domain", "prompt", "family"])
     queries = query_table(long)
     split = assign_split(
         queries,

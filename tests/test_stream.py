@@ -49,7 +49,7 @@ def test_prefix_matching_is_explicit(queries):
 
 def test_holding_out_everything_is_an_empty_train_error(queries):
     domains = sorted(queries["domain"].unique())
-    with pytest.raises(ValueError, match="the train split is empty"):
+    with pytest.raises(ValueError, match="leaves the train split empty"):
         assign_split(queries, holdout=domains)
 
 

@@ -118,3 +118,24 @@ def test_changing_the_tau_reruns_predictors_and_policies_but_not_features(done):
     jobs = rules_of(plan(work, config))
     assert "fit_predictors" in jobs and "evaluate_baselines" in jobs
     assert "build_features" not in jobs and "build_stream" not in jobs
+
+
+def test_changing_the_dataset_source_rebuilds_the_long_form(done):
+    work, _ = done
+    config = copy.deepcopy(BASE)
+    path = str(ROOT / "tests" / "data" / "generic_4models_3domains.csv")
+    config["dataset"] = {"source": "file", "path": path}
+    jobs = rules_of(plan(work, config))
+    assert "build_long_form" in jobs and "make_synthetic_routerbench" not in jobs
+    assert "evaluate_lambda" in jobs
+
+
+def test_a_missing_dataset_file_fails_even_when_a_long_form_exists(done):
+    work, _ = done
+    config = {**copy.deepcopy(BASE), "dataset": {"source": "file", "path": "gone/data.pkl"}}
+    extra = write_config(work, config, name="gone.yaml")
+    proc = run_snakemake(work, TARGET, "-n", "--configfile", extra, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "config key dataset.path: dataset file 'gone/data.pkl' does not exist" in out
+    assert (work / "results" / "data" / "routerbench_long.parquet").exists()  # kept, not used

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import json
 import platform
+import sys
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -126,3 +128,45 @@ def run_manifest(out_path: str | Path, **kwargs: object) -> dict:
     text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
     write_with(lambda tmp: tmp.write_text(text), out_path)
     return manifest
+
+
+def report_mismatches(expected: dict[str, tuple[str | Path, str]]) -> list[str]:
+    """For ``snakemake --report``: one sentence per experiment whose results were not built
+    from this config. ``expected`` maps an experiment to (its manifest.json, the SHA-256 of the
+    config slice the current config gives it). Experiments not built yet are left out (a
+    report of some targets); none built at all is a mismatch too."""
+    problems, built_any = [], False
+    for experiment, (path, digest) in sorted(expected.items()):
+        path = Path(path)
+        if not path.exists():
+            continue
+        built_any = True
+        try:
+            built = json.loads(path.read_text()).get("config_sha256")
+        except (OSError, json.JSONDecodeError) as exc:
+            problems.append(f"{experiment}: {path} is unreadable ({exc})")
+            continue
+        if built != digest:
+            problems.append(
+                f"{experiment}: {path} was built from config slice {str(built)[:12]}, this "
+                f"config gives {digest[:12]}"
+            )
+    if expected and not built_any:
+        names = ", ".join(sorted(expected))
+        problems.append(f"no experiment of this config ({names}) has results yet")
+    return problems
+
+
+def source_digest(class_path: str, import_root: str | Path | None = None) -> str:
+    """SHA-256 (12 hex) of the module file behind ``class_path``, so a change to a custom
+    router's code reruns the jobs that run it ("" when the source cannot be found)."""
+    module_name = class_path.split(":")[0]
+    if import_root is not None and str(import_root) not in sys.path:
+        sys.path.append(str(import_root))
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return ""
+    if spec is None or not spec.origin or not Path(spec.origin).is_file():
+        return ""
+    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:12]

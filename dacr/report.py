@@ -25,7 +25,8 @@ from dacr.evaluate import (
     per_query_frame,
     summarize,
 )
-from dacr.io import load_npz, read_json, write_table, write_with
+from dacr.io import load_npz, read_csv, read_json, read_parquet, write_table, write_with
+from dacr.logs import headline
 from dacr.metrics import (
     apgr,
     bootstrap_aiq,
@@ -67,10 +68,12 @@ def run_curves(
     features_path: str | Path | None = None,
     long_path: str | Path | None = None,
     import_root: str | None = None,
+    routellm_curve: str = "quantile",
 ) -> pd.DataFrame:
     """Per-query rows of the λ policies (built-in and custom) over a dense λ sweep and of the
     binary routers over a threshold sweep (column ``threshold``), from the predictions every
-    policy job shares."""
+    policy job shares. ``routellm_curve="quantile"`` turns ``thresholds`` into strong-model
+    shares for routellm (:func:`share_thresholds`), as RouteLLM's evaluation does."""
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
     ctx = with_requests(ctx, features_path, None, pred)
@@ -101,18 +104,36 @@ def run_curves(
             custom_choices_at=setup.choices(outcomes, lam),
         )[0]
     strong, weak = int(pred["strong"]), int(pred["weak"])
-    for thr in thresholds:
-        routers = {
-            "routellm": RouteLLMPolicy(strong, weak, thr),
-            "cascade": CascadePolicy(pred["cost_order"], thr),
-        }
-        for name, policy in routers.items():
-            choice = replay(policy, ctx, outcomes)
-            rows = per_query_frame(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
-            frames.append(rows.assign(threshold=float(thr)))
+    if routellm_curve not in ("quantile", "threshold"):
+        raise ValueError(
+            f"routellm_curve={routellm_curve!r} is not valid; choose 'quantile' or 'threshold'"
+        )
+    rl_thresholds = (
+        share_thresholds(ctx.p_win, thresholds) if routellm_curve == "quantile" else thresholds
+    )
+    sweeps = [("routellm", RouteLLMPolicy(strong, weak, t), t) for t in rl_thresholds]
+    sweeps += [("cascade", CascadePolicy(pred["cost_order"], t), t) for t in thresholds]
+    for name, policy, thr in sweeps:
+        choice = replay(policy, ctx, outcomes)
+        rows = per_query_frame(name, None, choice, pred, ctx, outcomes, ctx.q_cal)
+        frames.append(rows.assign(threshold=float(thr)))
     curves = pd.concat(frames, ignore_index=True)
     write_table(curves, out_path, dataset=str(pred["dataset"]))
     return curves
+
+
+def share_thresholds(scores: np.ndarray, shares: Sequence[float]) -> np.ndarray:
+    """Thresholds on ``scores`` that send the given shares of queries to the strong model
+    (``score >= threshold``): the k-th largest score for a share k/n (ties can add more), just
+    above the largest for share 0."""
+    s = np.sort(np.asarray(scores, dtype=float).ravel())[::-1]
+    if s.size == 0:
+        raise ValueError("share_thresholds: no scores")
+    shares = np.asarray(shares, dtype=float)
+    if ((shares < 0) | (shares > 1)).any():
+        raise ValueError(f"share_thresholds: shares must lie in [0, 1], got {shares.tolist()}")
+    k = np.rint(shares * s.size).astype(int)
+    return np.where(k == 0, np.nextafter(s[0], np.inf), s[np.clip(k - 1, 0, s.size - 1)])
 
 
 def binary_router_table(
@@ -182,12 +203,12 @@ def run_summary(
     """Rule entry point: AIQ (both normalisations, with CIs), APGR/CPT, Pareto distances,
     paired DACR-vs-baseline comparisons (Holm-adjusted), budget compliance and regret against
     the constrained oracle, and ``summary.md``."""
-    per_query = pd.read_parquet(per_query_path)
-    curves = pd.read_parquet(curves_path)
-    metrics = pd.read_csv(metrics_path)
-    with np.load(predictions_path, allow_pickle=False) as pred:
-        models = [str(m) for m in pred["models"]]
-        strong, weak = models[int(pred["strong"])], models[int(pred["weak"])]
+    per_query = read_parquet(per_query_path)
+    curves = read_parquet(curves_path)
+    metrics = read_csv(metrics_path)
+    pred = load_npz(predictions_path)
+    models = [str(m) for m in pred["models"]]
+    strong, weak = models[int(pred["strong"])], models[int(pred["weak"])]
     singles = per_query.loc[per_query["policy"].str.startswith("single:")]
     sweep = pd.concat([curves.loc[curves["lambda_cost"].notna()], singles])
     aiq = bootstrap_aiq(sweep, rng=np.random.default_rng([seed, 7]), n_resamples=n_resamples)
@@ -218,7 +239,41 @@ def run_summary(
     text = text.rstrip("\n") + "\n"
     write_with(lambda tmp: tmp.write_text(text), summary_path)
     log.info("router summary of %s:\n%s", experiment, summary.to_string(index=False))
+    headline("%s", headline_text(experiment, metrics, compliance, summary_path))
     return summary
+
+
+def headline_text(
+    experiment: str, metrics: pd.DataFrame, compliance: pd.DataFrame, summary_path: str | Path
+) -> str:
+    """One terminal line per experiment: DACR at each λ, the best non-oracle baseline, and
+    whether DACR kept its budgets."""
+    ok = metrics.loc[~metrics["upper_bound"].astype(bool)]
+
+    def show(row: pd.Series) -> str:
+        lam = "" if pd.isna(row["lambda_cost"]) else f" λ={row['lambda_cost']:g}"
+        viol = row["slo_violation_rate"]
+        viol_text = "" if pd.isna(viol) else f" viol {viol:.3f}"
+        quality, cost = row["mean_quality"], row["mean_cost"]
+        return f"{row['policy']}{lam} q {quality:.3f} ${cost:.2g}{viol_text}"
+
+    dacr = ok.loc[ok["policy"] == "dacr"]
+    others = ok.loc[(ok["policy"] != "dacr") & ~ok["policy"].str.startswith("single:")]
+    parts = [", ".join(show(r) for _, r in dacr.iterrows()) or "no dacr rows"]
+    if len(compliance):
+        budget_cost, budget_viol = compliance.iloc[0][["budget_cost", "budget_viol"]]
+        viol = others["slo_violation_rate"].fillna(0.0)
+        others = others.loc[(others["mean_cost"] <= budget_cost) & (viol <= budget_viol)]
+        label = f"best baseline within B={budget_cost:g}, δ={budget_viol:g}: "
+    else:
+        label = "best baseline: "
+    best = show(others.loc[others["mean_quality"].idxmax()]) if len(others) else "none"
+    parts.append(label + best)
+    kept = compliance.loc[compliance["policy"] == "dacr", "meets_budget"]
+    if len(kept):
+        parts.append(f"dacr keeps its budgets at {int(kept.sum())}/{len(kept)} λ")
+    dataset = str(metrics["dataset"].iloc[0])
+    return f"{experiment} ({dataset}): " + " | ".join(parts) + f" -> {summary_path}"
 
 
 def _pm(value: float, low: float, high: float, digits: int) -> str:
@@ -297,9 +352,9 @@ def run_plots(
     )
 
     out_dir = Path(out_dir)
-    per_query = pd.read_parquet(per_query_path)
-    curves = pd.read_parquet(curves_path)
-    metrics = pd.read_csv(metrics_path)
+    per_query = read_parquet(per_query_path)
+    curves = read_parquet(curves_path)
+    metrics = read_csv(metrics_path)
     info = TitleInfo.from_metrics(metrics, experiment)
     curve_metrics = summarize(curves.loc[curves["lambda_cost"].notna()], ["policy", "lambda_cost"])
     free = metrics.loc[metrics["lambda_cost"].isna(), list(curve_metrics.columns)]
@@ -307,17 +362,16 @@ def run_plots(
     singles = metrics.loc[metrics["policy"].str.startswith("single:")]
     hull = ndch(singles["mean_cost"].to_numpy(), singles["mean_quality"].to_numpy())
     ci = metrics if "mean_quality_ci_low" in metrics else None
+    lam = figure_lambda(per_query)
     paths = [
         plot_quality_cost(plotted, out_dir / "quality_cost.png", info, ci=ci, hull=hull),
         plot_violation_cost(
             plotted, out_dir / "violation_cost.png", info, delta=dacr.get("budget_viol")
         ),
-        plot_latency_cdf(per_query, tau_seconds, out_dir / "latency_cdf.png", info),
+        plot_latency_cdf(per_query, tau_seconds, out_dir / "latency_cdf.png", info, lam=lam),
     ]
     pred = load_npz(predictions_path)
     ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
-    lams = sorted(per_query.loc[per_query["policy"] == "dacr", "lambda_cost"].unique())
-    lam = float(lams[len(lams) // 2])
     _, trace = dacr_frames(pred, ctx, outcomes, lam, dacr, seed)
     stages = {
         "raw": pred["q_raw"],
@@ -325,19 +379,28 @@ def run_plots(
         "online_end": online_end_quality(ctx, trace),
     }
     table = reliability_table(stages, pred["quality"], [str(m) for m in pred["models"]])
-    paths.append(plot_reliability(table, out_dir / "reliability.png", info))
-    paths.append(plot_dacr_trace(pd.read_parquet(trace_path), out_dir / "dacr_trace.png", info))
-    by_domain = pd.read_csv(by_domain_path)
-    paths.append(plot_domain_heatmap(by_domain, out_dir / "domain_heatmap.png", info))
-    paths.append(plot_regret(pd.read_parquet(regret_path), out_dir / "regret.png", info))
+    paths.append(plot_reliability(table, out_dir / "reliability.png", info, online_lambda=lam))
+    paths.append(plot_dacr_trace(read_parquet(trace_path), out_dir / "dacr_trace.png", info))
+    by_domain = read_csv(by_domain_path)
+    paths.append(plot_domain_heatmap(by_domain, out_dir / "domain_heatmap.png", info, lam=lam))
+    paths.append(plot_regret(read_parquet(regret_path), out_dir / "regret.png", info))
     return paths
+
+
+def figure_lambda(per_query: pd.DataFrame) -> float:
+    """The one cost weight every single-λ figure shows: the middle of DACR's grid (the lower
+    median, as :func:`dacr.plots.style.pick_lambda`)."""
+    lams = np.sort(per_query.loc[per_query["policy"] == "dacr", "lambda_cost"].dropna().unique())
+    if lams.size == 0:
+        raise ValueError("per_query: no dacr rows with a lambda_cost; nothing to plot at one λ")
+    return float(lams[(lams.size - 1) // 2])
 
 
 def lodo_matrix(metrics_paths: Sequence[str | Path], families: Sequence[str]) -> pd.DataFrame:
     """Rows: held-out family; columns: policy (λ policies at their smallest λ); mean quality."""
     rows = {}
     for family, path in zip(families, metrics_paths, strict=True):
-        metrics = pd.read_csv(path)
+        metrics = read_csv(path)
         metrics = metrics.loc[~metrics["policy"].str.startswith("single:")]
         first = metrics.groupby("policy", sort=False)["lambda_cost"].transform(
             lambda s: s.min() if s.notna().any() else np.nan
@@ -361,7 +424,7 @@ def run_lodo(
     from dacr.plots import TitleInfo, plot_lodo_heatmap
 
     matrix = lodo_matrix(metrics_paths, families)
-    first = pd.read_csv(metrics_paths[0])
+    first = read_csv(metrics_paths[0])
     write_table(matrix, out_csv, dataset=str(first["dataset"].iloc[0]), index=True)
     info = TitleInfo.from_metrics(first, experiment)
     plot_lodo_heatmap(matrix, out_png, info)

@@ -3,6 +3,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -10,9 +11,8 @@ import numpy as np
 import yaml
 
 import dacr
-from dacr.provenance import code_digest
+from dacr.provenance import code_digest, config_hash, report_mismatches, source_digest
 from dacr.configcheck import check_paths
-from dacr.route.custom import source_digest
 
 LONG_FORM = "results/data/routerbench_long.parquet"
 PLOTS = (
@@ -305,11 +305,6 @@ def get_sweep_outputs(experiment):
     ]
 
 
-def get_time_warp(wildcards):
-    """The stream's time warp, which also paces the measured replay."""
-    return get_stream_params(wildcards)["time_warp"]
-
-
 EVAL_KEYS = (
     "tau_seconds",
     "lambdas",
@@ -491,6 +486,7 @@ def get_curve_params(wildcards):
     return {
         "curve_lambdas": [float(x) for x in lams],
         "thresholds": [float(x) for x in config["curve_thresholds"]],
+        "routellm_curve": config["routellm_curve"],
         "decision_info": ev["decision_info"],
         "tau_seconds": ev["tau_seconds"],
         "lambda_lat": ev["lambda_lat"],
@@ -548,6 +544,30 @@ def get_lodo_metrics(wildcards):
     ]
 
 
-check_paths(
-    config, workflow.basedir
-)  # every path the user typed exists, before any job
+def check_report_config():
+    """`snakemake --report` describes the results of the config it is given: refuse a config
+    whose experiments were not built from it (the report would show jobs that never ran).
+    """
+    expected = {}
+    for name in config["experiments"]:
+        if not is_lodo(name):
+            wc = types.SimpleNamespace(experiment=name)
+            path = f"results/{name}/manifest.json"
+            expected[name] = (path, config_hash(get_manifest_config(wc)))
+    problems = report_mismatches(expected)
+    if problems:
+        files = workflow.config_settings.configfiles or ["config/config.yaml"]
+        raise ValueError(
+            "snakemake --report: the results do not match this config "
+            f"(config files: {', '.join(map(str, files))}): "
+            + "; ".join(problems)
+            + ". Pass "
+            "the config files the run used (e.g. --configfile config/demo.yaml), or run the "
+            "workflow with this config first."
+        )
+
+
+# Every path the user typed exists, before any job; a report matches its results.
+check_paths(config, workflow.basedir)
+if "--report" in sys.argv:
+    check_report_config()

@@ -15,7 +15,7 @@ rule evaluate_curves:
     benchmark:
         "benchmarks/{experiment}/evaluate_curves.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     params:
         curves=get_curve_params,
         version=get_code_version("report"),
@@ -61,7 +61,7 @@ rule summarize_experiment:
     benchmark:
         "benchmarks/{experiment}/summarize_experiment.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/report.yaml"
     params:
         bootstrap=get_bootstrap_params(),
         version=get_code_version("report"),
@@ -126,7 +126,7 @@ rule plot_experiment:
     benchmark:
         "benchmarks/{experiment}/plot_experiment.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/report.yaml"
     params:
         plots=get_plot_params,
         version=get_code_version("report"),
@@ -140,6 +140,23 @@ rule sweep_budget:
         predictions=get_setup_file("predictions.npz"),
     output:
         curve="results/{experiment}/budget_curve.parquet",
+    log:
+        "logs/{experiment}/sweep_budget.log",
+    benchmark:
+        "benchmarks/{experiment}/sweep_budget.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        sweep=get_sweep_params,
+        version=get_code_version("compliance"),
+    script:
+        "../workflow/scripts/sweep_budget.py"
+
+
+rule plot_budget_curve:
+    input:
+        curve=rules.sweep_budget.output.curve,
+    output:
         plot=report(
             "results/{experiment}/plots/budget_curve.png",
             caption="../report/budget_curve.rst",
@@ -147,16 +164,13 @@ rule sweep_budget:
             labels={"figure": "quality at budget"},
         ),
     log:
-        "logs/{experiment}/sweep_budget.log",
-    benchmark:
-        "benchmarks/{experiment}/sweep_budget.tsv"
+        "logs/{experiment}/plot_budget_curve.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/report.yaml"
     params:
-        sweep=get_sweep_params,
-        version=get_code_version("compliance"),
+        version=get_code_version("compliance", "plots"),
     script:
-        "../workflow/scripts/sweep_budget.py"
+        "../workflow/scripts/plot_budget_curve.py"
 
 
 rule aggregate_lodo:
@@ -173,9 +187,25 @@ rule aggregate_lodo:
     log:
         "logs/{experiment}/aggregate_lodo.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/report.yaml"
     params:
         families=get_lodo_families,
         version=get_code_version("report"),
     script:
         "../workflow/scripts/aggregate_lodo.py"
+
+
+# The README's figure, from the demo: snakemake --cores 2 --configfile config/demo.yaml --
+# docs/quality_cost.png (tests/workflow/test_docs.py checks the committed copy is current).
+rule readme_figure:
+    input:
+        "results/ood_gsm_mbpp/plots/quality_cost.png",
+    output:
+        "docs/quality_cost.png",
+    log:
+        "logs/data/readme_figure.log",
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "cp {input} {output} 2> {log}"

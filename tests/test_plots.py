@@ -173,10 +173,10 @@ CASES = {
         lambda p: plot_violation_cost(_metrics(PQ_NO_LATENCY), p, INFO),
         (600, 1000),
     ),
-    "latency_cdf": (lambda p: plot_latency_cdf(PQ, 2.0, p, INFO), (600, 1000)),
+    "latency_cdf": (lambda p: plot_latency_cdf(PQ, 2.0, p, INFO), (600, 1300)),
     "latency_cdf_latency_off": (
         lambda p: plot_latency_cdf(PQ_NO_LATENCY, 2.0, p, INFO, lam=10.0),
-        (600, 1000),
+        (600, 1300),
     ),
     "reliability": (lambda p: plot_reliability(_calib_curves(), p, INFO), (1000, 1400)),
     "dacr_trace": (lambda p: plot_dacr_trace(_trace(), p, INFO), (800, 1200)),
@@ -250,3 +250,111 @@ def test_reliability_rejects_several_curves_per_model_and_stage(tmp_path):
     curves = _calib_curves()
     with pytest.raises(ValueError, match="several curves"):
         plot_reliability(pd.concat([curves, curves]), tmp_path / "x.png", INFO)
+
+
+def test_every_router_has_its_own_colour_and_marker_and_none_is_grey():
+    from dacr.plots.style import COLORS, markers, palette
+
+    routers = [*COLORS, "embedding_threshold", "external_score", "mine", "single:gpt-4"]
+    colors, marks = palette(routers), markers(routers)
+    shown = [r for r in routers if not r.startswith("single:")]
+    assert len({colors[r] for r in shown}) == len(shown)
+    assert len({marks[r] for r in shown}) == len(shown)
+    for r in shown:
+        red, green, blue = colors[r]
+        if r != "oracle":  # black is the oracle's; grey (r = g = b) is for single models
+            assert max(red, green, blue) - min(red, green, blue) > 0.1, r
+    assert "single:gpt-4" not in colors
+
+
+def _figure():
+    import matplotlib as mpl
+
+    from dacr.plots.style import RC, new_figure
+
+    with mpl.rc_context(RC):
+        return new_figure("quality_cost")
+
+
+def test_lambda_free_routers_are_drawn_above_the_curves_and_single_models():
+    from dacr.plots.style import draw_points, palette
+
+    metrics = _metrics(PQ)
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    draw_points(ax, metrics, "mean_quality", palette(metrics["policy"]))
+    by_label = {a.get_label(): a.get_zorder() for a in [*ax.collections, *ax.lines]}
+    assert by_label["cheapest"] > by_label["dacr (λ sweep)"] > by_label["single models"]
+    assert by_label["cheapest"] > by_label["mixllm (λ sweep)"]
+
+
+def test_single_model_labels_do_not_overlap_even_for_coincident_points():
+    from dacr.plots.style import label_points
+
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    xs, ys = np.array([1.0, 1.001, 1.002, 3.0]), np.array([0.5, 0.5005, 0.5, 0.2])
+    ax.scatter(xs, ys)
+    ax.set_xlim(0, 4)
+    ax.set_ylim(0, 1)
+    label_points(ax, xs, ys, ["claude-v1", "claude-v2", "claude-instant-v1", "far"])
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts]
+    assert len(boxes) == 4
+    for i in range(4):
+        for j in range(i + 1, 4):
+            assert not boxes[i].overlaps(boxes[j]), (ax.texts[i].get_text(), ax.texts[j].get_text())
+
+
+def test_latency_quantile_panel_sorts_routers_by_p95_and_states_the_share_over_tau():
+    from dacr.plots.routers import _quantile_panel
+
+    fig, axes = _figure()
+    ax = axes[0, 0]
+    latencies = {
+        "slow": np.sort(np.r_[np.full(90, 5.0), np.full(10, 50.0)]),  # p95 50, 10 % over τ=10
+        "fast": np.sort(np.r_[np.full(99, 1.0), 20.0]),  # p95 1, 1 % over
+        "single:m": np.full(10, 3.0),  # single models are the CDF band, not a bar
+    }
+    _quantile_panel(ax, latencies, 10.0, {"slow": (1, 0, 0), "fast": (0, 0, 1)}, {})
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["fast", "slow"]
+    assert sorted(t.get_text() for t in ax.texts) == ["1 % > τ", "10 % > τ"]
+
+
+def test_domain_heatmap_names_every_domain_with_its_query_count(tmp_path, monkeypatch):
+    import dacr.plots.heatmaps as heatmaps
+
+    seen = {}
+
+    def spy(ax, table, *args):
+        seen["table"] = table
+        return real(ax, table, *args)
+
+    real = heatmaps._heatmap
+    monkeypatch.setattr(heatmaps, "_heatmap", spy)
+    by_domain = _metrics(PQ, ("policy", "lambda_cost", "domain"))
+    by_domain = by_domain.assign(n=by_domain["domain"].map({"code": 7, "math": 5, "mmlu": 9}))
+    plot_domain_heatmap(by_domain, tmp_path / "h.png", INFO)
+    assert list(seen["table"].columns) == ["code (n=7)", "math (n=5)", "mmlu (n=9)"]
+    many = pd.concat(
+        [by_domain.assign(domain=by_domain["domain"] + f"-{k}") for k in range(11)],
+        ignore_index=True,
+    )
+    plot_domain_heatmap(many, tmp_path / "many.png", INFO)
+    assert seen["table"].shape[0] == 33  # over 30 domains: one row each
+    assert mpimg.imread(tmp_path / "many.png").shape[0] > 800
+
+
+def test_reliability_legend_names_the_lambda_of_online_end(tmp_path, monkeypatch):
+    import dacr.plots.calibration as calibration
+
+    labels = {}
+    real = calibration.save_png
+
+    def spy(fig, path):
+        labels["all"] = [t.get_text() for t in fig.legends[0].get_texts()]
+        return real(fig, path)
+
+    monkeypatch.setattr(calibration, "save_png", spy)
+    plot_reliability(_calib_curves(), tmp_path / "r.png", INFO, online_lambda=5.0)
+    assert "online_end (DACR at λ = 5)" in labels["all"]

@@ -10,10 +10,10 @@ import pandas as pd
 import seaborn as sns
 
 from dacr.plots.style import (
-    MARKERS,
     RC,
     TitleInfo,
     log_x,
+    markers,
     new_figure,
     note,
     ordered,
@@ -142,6 +142,7 @@ def plot_budget_curve(curve: pd.DataFrame, path: str | Path, title_info: TitleIn
     if curve.empty:
         raise ValueError("budget curve is empty; nothing to plot")
     colors = palette(curve["policy"].astype(str))
+    marks = markers(curve["policy"].astype(str))
     budgets = np.sort(curve["budget_cost"].unique())
     with mpl.rc_context(RC):
         fig, axes = new_figure("budget_curve", 1, 2)
@@ -152,7 +153,7 @@ def plot_budget_curve(curve: pd.DataFrame, path: str | Path, title_info: TitleIn
             g = curve.loc[curve["policy"] == name].sort_values("budget_cost")
             style = dict(
                 color=colors[name],
-                marker=MARKERS.get(name, "o"),
+                marker=marks.get(name, "o"),
                 linewidth=2.2 if name == "dacr" else 1.4,
                 label=f"{name} (upper bound)" if name == "constrained_oracle" else name,
             )
@@ -187,6 +188,7 @@ def plot_regret(curve: pd.DataFrame, path: str | Path, title_info: TitleInfo) ->
     if curve.empty:
         raise ValueError("regret curve is empty; nothing to plot")
     colors = palette(curve["policy"].astype(str))
+    marks = markers(curve["policy"].astype(str))
     builtin = {"random", "cheapest", "always_strong", "cascade", "routellm", "knn", "llmrec"}
     with mpl.rc_context(RC):
         fig, axes = new_figure("regret")
@@ -194,7 +196,7 @@ def plot_regret(curve: pd.DataFrame, path: str | Path, title_info: TitleInfo) ->
         for name in ordered(set(curve["policy"].astype(str)) - builtin):
             g = curve.loc[curve["policy"] == name]
             lams = np.sort(g["lambda_cost"].dropna().unique())
-            shown = lams if name in ("dacr", "linucb") else lams[len(lams) // 2 :][:1]
+            shown = lams if name in ("dacr", "linucb") else lams[(len(lams) - 1) // 2 :][:1]
             for k, lam in enumerate(shown if len(lams) else [np.nan]):
                 line = g if np.isnan(lam) else g.loc[g["lambda_cost"] == lam]
                 label = name if np.isnan(lam) else f"{name} λ = {lam:g}"
@@ -203,7 +205,10 @@ def plot_regret(curve: pd.DataFrame, path: str | Path, title_info: TitleInfo) ->
                     line["cumulative_regret"],
                     color=colors[name],
                     linewidth=2.0 if name == "dacr" else 1.3,
-                    alpha=1.0 - 0.6 * k / max(len(shown), 1),
+                    linestyle=("-", "--", ":", "-.")[k % 4],
+                    marker=marks.get(name, "o"),
+                    markevery=max(1, len(line) // 8),
+                    markersize=5,
                     label=label,
                 )
         ax.set_xlabel("request index t (stream order)")

@@ -19,8 +19,16 @@ from dacr.plots.style import (
 )
 
 
-def plot_reliability(calib_curves: pd.DataFrame, path: str | Path, title_info: TitleInfo) -> Path:
-    """Reliability diagrams, one facet per model, one line per stage.
+def plot_reliability(
+    calib_curves: pd.DataFrame,
+    path: str | Path,
+    title_info: TitleInfo,
+    *,
+    online_lambda: float | None = None,
+) -> Path:
+    """Reliability diagrams, one facet per model, one line per stage; marker area grows with
+    the bin's count, and a strip under each facet shows how many test queries each bin holds
+    (a bin of two queries is noise, not miscalibration).
 
     Parameters
     ----------
@@ -30,6 +38,9 @@ def plot_reliability(calib_curves: pd.DataFrame, path: str | Path, title_info: T
         any others. Empty bins (``n = 0``) are skipped.
     path, title_info
         Output PNG and title parts.
+    online_lambda
+        The cost weight of the DACR run whose end-of-stream correction ``online_end`` shows
+        (named in the legend).
 
     Returns
     -------
@@ -56,23 +67,35 @@ def plot_reliability(calib_curves: pd.DataFrame, path: str | Path, title_info: T
     with mpl.rc_context(RC):
         fig, axes = new_figure("reliability", nrows, ncols, sharex=True, sharey=True)
         filled = calib_curves.loc[calib_curves["n"] > 0]
+        n_max = float(filled["n"].max()) if len(filled) else 1.0
         for i, ax in enumerate(axes.ravel()):
             if i >= len(models):
                 ax.set_axis_off()
                 continue
             model = models[i]
             ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect")
+            strip = ax.inset_axes((0.0, 0.0, 1.0, 0.14), sharex=ax)
             for stage in stages:
                 curve = filled.loc[(filled["model"] == model) & (filled["stage"] == stage)]
                 curve = curve.sort_values("p_mean")
-                ax.plot(
+                label = stage
+                if stage == "online_end" and online_lambda is not None:
+                    label = f"online_end (DACR at λ = {online_lambda:g})"
+                ax.plot(curve["p_mean"], curve["y_mean"], color=stage_colors[stage], linewidth=1.2)
+                ax.scatter(
                     curve["p_mean"],
                     curve["y_mean"],
-                    marker="o",
-                    markersize=3,
+                    s=6 + 60 * np.sqrt(curve["n"] / n_max),
                     color=stage_colors[stage],
-                    label=stage,
+                    zorder=3,
+                    label=label,
                 )
+                strip.bar(
+                    curve["p_mean"], curve["n"], width=0.02, color=stage_colors[stage], alpha=0.6
+                )
+            strip.set_yscale("log")
+            strip.set_ylim(0.8, n_max * 1.5)
+            strip.set_axis_off()
             ax.set_title(model, fontsize="small")
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1)
@@ -80,7 +103,12 @@ def plot_reliability(calib_curves: pd.DataFrame, path: str | Path, title_info: T
                 ax.set_xlabel("predicted quality (bin mean, 0–1)")
             if i % ncols == 0:
                 ax.set_ylabel("observed quality (bin mean, 0–1)")
-        fig.suptitle(title_info.title("Reliability of predicted quality per model"))
+        fig.suptitle(
+            title_info.title(
+                "Reliability of predicted quality per model "
+                f"(marker area and bottom strip: test queries per bin, up to {n_max:.0f})"
+            )
+        )
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
         return save_png(fig, path)

@@ -37,6 +37,8 @@ def _heatmap(
         fmt=".2f",
         annot_kws={"fontsize": 7},
         linewidths=0.3,
+        xticklabels=True,  # every column and row named, however many
+        yticklabels=True,
         cbar_kws={"label": label},
     )
     ax.tick_params(axis="x", labelrotation=60, labelsize=7)
@@ -69,7 +71,8 @@ def plot_domain_heatmap(
     Returns
     -------
     pathlib.Path
-        The written file (1400 x 800 px). The colour bar is the legend.
+        The written file (at least 1400 x 800 px, more for many domains; with over 30
+        domains they are rows). The colour bar is the legend.
     """
     require_columns(
         metrics_by_domain, ["policy", "lambda_cost", "domain", value], "metrics_by_domain"
@@ -90,19 +93,31 @@ def plot_domain_heatmap(
     table = table.reindex(columns=sorted(table.columns, key=str))
     lam_policies = set(lambda_policies(df))
     table.index = [f"{p} (λ = {lam:g})" if p in lam_policies else p for p in table.index]
+    if "n" in df.columns:  # every policy routes the same test queries: one n per domain
+        n = df.groupby("domain", observed=True)["n"].max()
+        table.columns = [f"{d} (n={int(n[d])})" for d in table.columns]
     bounded = value.startswith("mean_quality") or value.endswith("_rate")
+    many = table.shape[1] > 30  # many domains: one row each, the figure grows downwards
+    if many:
+        table = table.T
     with mpl.rc_context(RC):
-        fig, axes = new_figure("domain_heatmap")
+        fig, axes = new_figure("domain_heatmap", size=_heatmap_size(table))
         ax = axes[0, 0]
         _heatmap(
             ax, table, value.replace("_", " "), 0.0 if bounded else None, 1.0 if bounded else None
         )
-        ax.set_xlabel("domain")
-        ax.set_ylabel("policy")
+        ax.set_xlabel("policy" if many else "domain (test queries)")
+        ax.set_ylabel("domain (test queries)" if many else "policy")
         ax.set_title(
             title_info.title(f"{value.replace('_', ' ').capitalize()} by policy and domain")
         )
         return save_png(fig, path)
+
+
+def _heatmap_size(table: pd.DataFrame) -> tuple[float, float]:
+    """Inches: at least the default, and room for every row and column label."""
+    rows, cols = table.shape
+    return (max(14.0, 3.5 + 0.28 * cols), max(8.0, 2.5 + 0.22 * rows))
 
 
 def plot_lodo_heatmap(matrix: pd.DataFrame, path: str | Path, title_info: TitleInfo) -> Path:

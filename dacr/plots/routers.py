@@ -16,8 +16,10 @@ from dacr.plots.style import (
     TitleInfo,
     check_positive,
     draw_points,
+    label_singles,
     log,
     log_x,
+    markers,
     new_figure,
     note,
     ordered,
@@ -86,6 +88,7 @@ def plot_quality_cost(
         ax.set_ylabel("mean quality (0–1)")
         ax.set_title(title_info.title("Quality vs cost"))
         outside_legend(fig, ax)
+        label_singles(ax, metrics, "mean_quality")
         return save_png(fig, path)
 
 
@@ -134,6 +137,7 @@ def plot_violation_cost(
             ax.axhline(delta, color="crimson", linestyle=":", label=f"budget δ = {delta:g}")
         log_x(ax)
         outside_legend(fig, ax)
+        label_singles(ax, present, "slo_violation_rate")
         return save_png(fig, path)
 
 
@@ -161,7 +165,8 @@ def plot_latency_cdf(
     Returns
     -------
     pathlib.Path
-        The written file (1000 x 600 px). With latency off the figure says so.
+        The written file (1300 x 600 px): CDFs (left), median to p95 per router (right).
+        With latency off the figure says so.
     """
     require_columns(per_query, ["policy", "lambda_cost", "latency_s"], "per_query")
     if not np.isfinite(tau) or tau <= 0:
@@ -170,46 +175,107 @@ def plot_latency_cdf(
     lam = pick_lambda(per_query, lam, "plot_latency_cdf")
     colors = palette(per_query["policy"].astype(str))
     with mpl.rc_context(RC):
-        fig, axes = new_figure("latency_cdf")
+        fig, axes = new_figure("latency_cdf", 1, 2, width_ratios=(3, 2))
         ax = axes[0, 0]
         ax.set_xlabel("latency (s, log scale)")
         ax.set_ylabel("fraction of queries with latency ≤ x")
         lam_text = "" if lam is None else f" (λ policies at λ = {lam:g})"
-        ax.set_title(title_info.title(f"Latency CDF{lam_text}"))
+        fig.suptitle(title_info.title(f"Realised latency{lam_text}"))
         if per_query["latency_s"].isna().all():
             log.warning("plot_latency_cdf: latency_s is empty (latency off)")
             note(ax, "no latency data: latency simulation is off for this experiment")
+            axes[0, 1].set_axis_off()
             return save_png(fig, path)
         lat_mask = per_query["lambda_cost"].isna()
         if lam is not None:
             lat_mask |= np.isclose(per_query["lambda_cost"], lam, rtol=1e-12, atol=0)
-        chosen = per_query.loc[lat_mask]
-        single_label = "single models"
-        for name in ordered(set(chosen["policy"].astype(str))):
-            v = chosen.loc[chosen["policy"] == name, "latency_s"].to_numpy(float)
-            if np.isnan(v).any():
-                log.warning(
-                    "plot_latency_cdf: %s has %d NaN latencies, left out", name, np.isnan(v).sum()
-                )
-                v = v[~np.isnan(v)]
-            if v.size == 0:
-                continue
-            x = np.sort(v)
-            y = np.arange(1, x.size + 1) / x.size
-            if name.startswith(SINGLE_PREFIX):
-                ax.step(x, y, where="post", color=SINGLE_COLOR, linewidth=0.8, label=single_label)
-                single_label = "_nolegend_"
-            else:
-                ax.step(
-                    x,
-                    y,
-                    where="post",
-                    color=colors[name],
-                    linewidth=2.2 if name == "dacr" else 1.3,
-                    label="oracle (upper bound)" if name == "oracle" else name,
-                )
+        latencies = _latencies(per_query.loc[lat_mask])
+        _cdf_panel(ax, latencies, colors, markers(list(latencies)))
         ax.axvline(tau, color="crimson", linestyle=":", linewidth=1.5, label=f"SLO τ = {tau:g} s")
         log_x(ax, plain=True)
         ax.set_ylim(0, 1.01)
+        _quantile_panel(axes[0, 1], latencies, tau, colors, markers(list(latencies)))
         outside_legend(fig, ax)
         return save_png(fig, path)
+
+
+def _latencies(chosen: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Sorted finite latencies per policy (NaNs left out with a warning), in policy order."""
+    out = {}
+    for name in ordered(set(chosen["policy"].astype(str))):
+        v = chosen.loc[chosen["policy"] == name, "latency_s"].to_numpy(float)
+        if np.isnan(v).any():
+            log.warning(
+                "plot_latency_cdf: %s has %d NaN latencies, left out", name, np.isnan(v).sum()
+            )
+            v = v[~np.isnan(v)]
+        if v.size:
+            out[name] = np.sort(v)
+    return out
+
+
+def _cdf_panel(ax, latencies: dict, colors: dict, marks: dict) -> None:
+    """Router CDFs (a marker every tenth of the queries), single models as a grey band from
+    the fastest to the slowest single model's CDF."""
+    singles = {k: v for k, v in latencies.items() if k.startswith(SINGLE_PREFIX)}
+    if singles:
+        lo = min(v[0] for v in singles.values())
+        hi = max(v[-1] for v in singles.values())
+        grid = np.geomspace(lo, hi, 400)
+        cdfs = np.array([np.searchsorted(v, grid, side="right") / v.size for v in singles.values()])
+        ax.fill_between(
+            grid,
+            cdfs.min(axis=0),
+            cdfs.max(axis=0),
+            step="post",
+            color=SINGLE_COLOR,
+            alpha=0.25,
+            linewidth=0,
+            label=f"single models (range of {len(singles)})",
+        )
+    for name, x in latencies.items():
+        if name.startswith(SINGLE_PREFIX):
+            continue
+        y = np.arange(1, x.size + 1) / x.size
+        ax.step(
+            x,
+            y,
+            where="post",
+            color=colors[name],
+            linewidth=2.2 if name == "dacr" else 1.2,
+            marker=marks.get(name, "o"),
+            markevery=max(1, x.size // 10),
+            markersize=5,
+            label="oracle (upper bound)" if name == "oracle" else name,
+        )
+
+
+def _quantile_panel(ax, latencies: dict, tau: float, colors: dict, marks: dict) -> None:
+    """Per router, median to p95 latency as a bar (sorted by p95) and the share over τ."""
+    routers = {k: v for k, v in latencies.items() if not k.startswith(SINGLE_PREFIX)}
+    stats = sorted(
+        (
+            (np.quantile(v, 0.5), np.quantile(v, 0.95), float(np.mean(v > tau)), k)
+            for k, v in routers.items()
+        ),
+        key=lambda r: r[1],
+    )
+    for i, (p50, p95, over, name) in enumerate(stats):
+        ax.plot([p50, p95], [i, i], color=colors[name], linewidth=2.5, solid_capstyle="butt")
+        ax.scatter([p50], [i], color=colors[name], marker=marks.get(name, "o"), s=45, zorder=3)
+        ax.plot([p95], [i], marker="|", color=colors[name], markersize=10)
+        ax.annotate(
+            f"{100 * over:.0f} % > τ",
+            (p95, i),
+            xytext=(6, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=7,
+        )
+    ax.axvline(tau, color="crimson", linestyle=":", linewidth=1.5)
+    ax.set_yticks(range(len(stats)), [r[3] for r in stats], fontsize=7)
+    log_x(ax, plain=True)
+    if stats:  # room for the "% > τ" notes right of the longest bar
+        ax.set_xlim(min(r[0] for r in stats) / 1.3, max(max(r[1] for r in stats), tau) * 1.8)
+    ax.set_xlabel("latency (s): median (marker) to p95 (bar end)")
+    ax.grid(axis="y", visible=False)

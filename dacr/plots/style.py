@@ -40,6 +40,26 @@ POLICY_ORDER = (
     "mixllm_budget",
     "llmrec_budget",
 )
+# One colour and one marker per router, the same in every figure. tab20's dark shades for the
+# main routers, the light shade of the same hue for a budgeted variant; no router is grey
+# (grey is for single models), black is the oracle.
+_TAB20 = sns.color_palette("tab20", 20)
+COLORS = {
+    "random": _TAB20[10],
+    "cheapest": _TAB20[2],
+    "always_strong": _TAB20[4],
+    "oracle": (0.0, 0.0, 0.0),
+    "cascade": _TAB20[8],
+    "routellm": _TAB20[0],
+    "mixllm": _TAB20[12],
+    "llmrec": _TAB20[16],
+    "knn": _TAB20[18],
+    "dacr": _TAB20[6],
+    "linucb": _TAB20[5],
+    "constrained_oracle": _TAB20[9],
+    "mixllm_budget": _TAB20[13],
+    "llmrec_budget": _TAB20[17],
+}
 MARKERS = {
     "random": "X",
     "cheapest": "v",
@@ -47,15 +67,19 @@ MARKERS = {
     "oracle": "*",
     "cascade": "s",
     "routellm": "D",
-    "mixllm": "o",
+    "mixllm": "<",
     "llmrec": "P",
     "knn": "h",
     "dacr": "o",
-    "constrained_oracle": "*",
+    "linucb": "8",
+    "constrained_oracle": ">",
     "mixllm_budget": "p",
     "llmrec_budget": "d",
-    "linucb": "8",
 }
+# Routers of one's own (custom policies) take these in name order, then cycle.
+_EXTRA_COLORS = [_TAB20[i] for i in (3, 19, 7, 1, 11)] + sns.color_palette("Dark2", 7)
+# (sides, style, angle): 1 = a star of that many points, 0 = a regular polygon.
+_EXTRA_MARKERS = ("H", (4, 1, 0), (6, 1, 0), (7, 0, 0), (8, 1, 0), (3, 1, 0), (5, 1, 36))
 STAGE_ORDER = ("raw", "calibrated", "online_end")
 SINGLE_COLOR = "0.6"
 RC = {
@@ -68,7 +92,7 @@ RC = {
 SIZES = {
     "quality_cost": (10.0, 6.0),
     "violation_cost": (10.0, 6.0),
-    "latency_cdf": (10.0, 6.0),
+    "latency_cdf": (13.0, 6.0),
     "reliability": (14.0, 10.0),
     "dacr_trace": (12.0, 8.0),
     "budget_curve": (13.0, 5.5),
@@ -134,8 +158,10 @@ class TitleInfo:
 # --------------------------------------------------------------------------------------------
 
 
-def new_figure(kind: str, nrows: int = 1, ncols: int = 1, **kw) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=SIZES[kind], dpi=DPI, layout="constrained")
+def new_figure(
+    kind: str, nrows: int = 1, ncols: int = 1, size: tuple[float, float] | None = None, **kw
+) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=size or SIZES[kind], dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
@@ -158,15 +184,30 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None
         raise KeyError(f"{what}: missing columns {missing}; it has {list(df.columns)}")
 
 
+def _extras(policies: Sequence[str]) -> list[str]:
+    return sorted(
+        {base_policy(p) for p in policies}
+        - set(COLORS)
+        - {p for p in policies if p.startswith(SINGLE_PREFIX)}
+    )
+
+
 def palette(policies: Sequence[str]) -> dict[str, tuple]:
-    """Fixed colours: known policies by :data:`POLICY_ORDER`, others after them, sorted."""
-    known = list(POLICY_ORDER)
-    extra = sorted(p for p in set(policies) if p not in known and not p.startswith(SINGLE_PREFIX))
-    colors = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
-    names = known + extra
-    out = {name: colors[i % len(colors)] for i, name in enumerate(names)}
-    out["oracle"] = (0.0, 0.0, 0.0)
-    return out
+    """Fixed colours: known policies by :data:`COLORS`, others (sorted) after them."""
+    extra = _extras(policies)
+    return {
+        **COLORS,
+        **{p: _EXTRA_COLORS[i % len(_EXTRA_COLORS)] for i, p in enumerate(extra)},
+    }
+
+
+def markers(policies: Sequence[str]) -> dict[str, str | tuple]:
+    """Fixed markers: known policies by :data:`MARKERS`, others (sorted) after them."""
+    extra = _extras(policies)
+    return {
+        **MARKERS,
+        **{p: _EXTRA_MARKERS[i % len(_EXTRA_MARKERS)] for i, p in enumerate(extra)},
+    }
 
 
 def base_policy(policy: str) -> str:
@@ -210,53 +251,54 @@ def note(ax: Axes, text: str) -> None:
     ax.grid(False)
 
 
+def label_points(ax: Axes, xs, ys, names) -> None:
+    """Small grey labels beside points, moved apart so that none overlaps another or a point
+    (adjustText, a fixed number of iterations: the same bytes on every run)."""
+    from adjustText import adjust_text
+
+    ax.figure.draw_without_rendering()  # settle the layout first: labels move in pixels
+    texts = [
+        ax.text(x, y, str(name), fontsize=6, color="0.35", zorder=7)
+        for x, y, name in zip(xs, ys, names, strict=True)
+    ]
+    if texts:
+        adjust_text(
+            texts,
+            x=list(xs),
+            y=list(ys),
+            ax=ax,
+            iter_lim=500,
+            time_lim=None,
+            expand=(1.2, 1.6),
+            force_text=(0.3, 0.5),
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.5},
+        )
+
+
 def draw_points(
     ax: Axes,
     metrics: pd.DataFrame,
     y: str,
     colors: dict[str, tuple],
     ci: pd.DataFrame | None = None,
-    label_singles: bool = True,
 ) -> None:
-    """Single models (grey), λ-free policies (markers), the oracle (star), λ curves (lines)."""
+    """Single models (hollow grey), λ curves (lines), then the λ-free policies and the oracles
+    on top, so that a router at a single model's point (``cheapest``) stays seen. Label the
+    single models with :func:`label_singles` once the axes are scaled."""
     policy = metrics["policy"].astype(str)
+    marks = markers(policy)
     single = metrics.loc[policy.str.startswith(SINGLE_PREFIX)].sort_values("policy")
     if len(single):
         ax.scatter(
             single["mean_cost"],
             single[y],
-            color=SINGLE_COLOR,
+            facecolor="none",
+            edgecolor=SINGLE_COLOR,
             marker="o",
-            s=30,
+            s=55,
+            linewidth=1.2,
             zorder=2,
             label="single models",
-        )
-        if label_singles:
-            for cost, value, name in zip(
-                single["mean_cost"], single[y], single["policy"], strict=True
-            ):
-                ax.annotate(
-                    str(name)[len(SINGLE_PREFIX) :],
-                    (cost, value),
-                    xytext=(4, 3),
-                    textcoords="offset points",
-                    fontsize=6,
-                    color="0.4",
-                )
-    lam_free = metrics.loc[metrics["lambda_cost"].isna() & ~policy.str.startswith(SINGLE_PREFIX)]
-    for name in ordered(set(lam_free["policy"].astype(str))):
-        row = lam_free.loc[lam_free["policy"] == name]
-        is_oracle = name in ("oracle", "constrained_oracle")
-        ax.scatter(
-            row["mean_cost"],
-            row[y],
-            color=colors[name],
-            marker=MARKERS.get(name, "o"),
-            s=160 if is_oracle else 60,
-            zorder=4,
-            edgecolor="white",
-            linewidth=0.5,
-            label=f"{name} (upper bound)" if is_oracle else name,
         )
     for name in lambda_policies(metrics):
         curve = metrics.loc[(policy == name) & metrics["lambda_cost"].notna()]
@@ -265,14 +307,37 @@ def draw_points(
             curve["mean_cost"],
             curve[y],
             color=colors[name],
-            marker=MARKERS.get(name, "o"),
+            marker=marks.get(name, "o"),
             markersize=5,
             linewidth=2.4 if name == "dacr" else 1.4,
             zorder=5 if name == "dacr" else 3,
             label=f"{name} (λ sweep)",
         )
+    lam_free = metrics.loc[metrics["lambda_cost"].isna() & ~policy.str.startswith(SINGLE_PREFIX)]
+    for name in ordered(set(lam_free["policy"].astype(str))):
+        row = lam_free.loc[lam_free["policy"] == name]
+        is_oracle = name in ("oracle", "constrained_oracle")
+        ax.scatter(
+            row["mean_cost"],
+            row[y],
+            color=colors[name],
+            marker=marks.get(name, "o"),
+            s=170 if is_oracle else 75,
+            zorder=6,
+            edgecolor="white",
+            linewidth=0.7,
+            label=f"{name} (upper bound)" if is_oracle else name,
+        )
     if ci is not None:
         error_bars(ax, metrics, ci, y, colors)
+
+
+def label_singles(ax: Axes, metrics: pd.DataFrame, y: str) -> None:
+    """Name each single model's point (call after the axis scales are set)."""
+    single = metrics.loc[metrics["policy"].astype(str).str.startswith(SINGLE_PREFIX)]
+    single = single.loc[single[y].notna()].sort_values("policy")
+    names = [str(n)[len(SINGLE_PREFIX) :] for n in single["policy"]]
+    label_points(ax, single["mean_cost"].to_numpy(), single[y].to_numpy(), names)
 
 
 def error_bars(

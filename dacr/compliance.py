@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from dacr.evaluate import context_and_outcomes, dacr_frames, per_query_frame
-from dacr.io import load_npz, write_table
+from dacr.io import load_npz, read_parquet, read_parquet_metadata, write_table
 from dacr.metrics import paired_bootstrap
 from dacr.route import ScalarisedPolicy, replay
 from dacr.route.budget import budget_grid, choose_from_grid
@@ -188,8 +188,6 @@ def run_budget_sweep(
     predictions_path: str | Path,
     out_path: str | Path,
     *,
-    plot_path: str | Path,
-    experiment: str,
     budgets: Sequence[float],
     decision_info: str,
     tau_seconds: float,
@@ -231,13 +229,21 @@ def run_budget_sweep(
         if not oracle.feasible:
             rows.append(_sweep_row(None, budget, budget_viol, oracle))
     curve = pd.DataFrame(rows)
-    write_table(curve, out_path, dataset=str(pred["dataset"]))
-    from dacr.plots import TitleInfo, plot_budget_curve  # only this job draws
-
-    info = TitleInfo(experiment, str(pred["dataset"]), decision_info)
-    plot_budget_curve(curve, plot_path, info)
+    write_table(
+        curve, out_path, dataset=str(pred["dataset"]), metadata={"decision_info": decision_info}
+    )
     log.info("budget sweep:\n%s", curve.to_string(index=False))
     return curve
+
+
+def run_budget_plot(curve_path: str | Path, plot_path: str | Path, *, experiment: str) -> Path:
+    """Rule entry point: ``plots/budget_curve.png`` from ``budget_curve.parquet``."""
+    from dacr.plots import TitleInfo, plot_budget_curve  # only the figure jobs import them
+
+    curve = read_parquet(curve_path)
+    meta = read_parquet_metadata(curve_path)
+    info = TitleInfo(experiment, str(meta["dataset"]), str(meta["decision_info"]))
+    return plot_budget_curve(curve.drop(columns="dataset"), plot_path, info)
 
 
 def _sweep_row(frame: pd.DataFrame | None, budget: float, budget_viol: float, oracle) -> dict:

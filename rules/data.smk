@@ -11,7 +11,7 @@ rule download_routerbench:
     log:
         "logs/data/download_routerbench.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/data.yaml"
     params:
         repo=config["dataset"]["hf_repo"],
         filename=config["dataset"]["hf_file"],
@@ -29,7 +29,7 @@ rule make_synthetic_routerbench:
     benchmark:
         "benchmarks/data/make_synthetic_routerbench.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/data.yaml"
     params:
         n_prompts=config["dataset"]["synthetic"]["n_prompts"],
         seed=config["dataset"]["synthetic"]["seed"],
@@ -50,7 +50,7 @@ rule build_long_form:
     benchmark:
         "benchmarks/data/build_long_form.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/data.yaml"
     params:
         domain_level=config["domain_level"],
         trust_pickle=config["dataset"]["trust_pickle"],

@@ -16,7 +16,7 @@ rule embed_prompts:
     benchmark:
         "benchmarks/data/embed_prompts.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/embed.yaml"
     threads: 2
     params:
         embedder=config["embedder"],
@@ -40,7 +40,7 @@ rule build_features:
     wildcard_constraints:
         experiment=get_setup_owner_pattern(),
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     params:
         features=get_features_params,
         version=get_code_version("features"),
@@ -65,7 +65,7 @@ rule fit_predictors:
     wildcard_constraints:
         experiment=get_setup_owner_pattern(),
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     params:
         predictors=get_predictor_params,
         version=get_code_version("fit"),
@@ -79,7 +79,7 @@ rule compile_replay:
     log:
         "logs/data/compile_replay.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     script:
         "../workflow/scripts/compile_replay.py"
 
@@ -95,7 +95,7 @@ rule evaluate_baselines:
     log:
         "logs/{experiment}/evaluate_baselines.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     params:
         policy=get_baseline_params,
         version=get_code_version("evaluate"),
@@ -118,7 +118,7 @@ rule evaluate_lambda:
     benchmark:
         "benchmarks/{experiment}/evaluate_lambda_{lam}.tsv"
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     params:
         policy=get_lambda_params,
         version=get_code_version("evaluate"),
@@ -135,15 +135,30 @@ rule aggregate_metrics:
         offline_calibration=get_setup_file("calibration_offline.csv"),
         predictions=get_setup_file("predictions.npz"),
     output:
-        metrics="results/{experiment}/metrics.csv",
-        by_domain="results/{experiment}/metrics_by_domain.csv",
-        calibration="results/{experiment}/calibration_ece.csv",
+        metrics=report(
+            "results/{experiment}/metrics.csv",
+            caption="../report/metrics.rst",
+            category="{experiment}",
+            labels={"table": "metrics"},
+        ),
+        by_domain=report(
+            "results/{experiment}/metrics_by_domain.csv",
+            caption="../report/metrics_by_domain.rst",
+            category="{experiment}",
+            labels={"table": "metrics by domain"},
+        ),
+        calibration=report(
+            "results/{experiment}/calibration_ece.csv",
+            caption="../report/calibration_ece.rst",
+            category="{experiment}",
+            labels={"table": "calibration (ECE)"},
+        ),
         per_query="results/{experiment}/per_query.parquet",
         trace="results/{experiment}/dacr_trace.parquet",
     log:
         "logs/{experiment}/aggregate_metrics.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/evaluate.yaml"
     params:
         decision_info=get_decision_info,
         bootstrap=get_bootstrap_params(),
@@ -158,11 +173,16 @@ rule write_manifest:
         stream=get_setup_file("stream.jsonl"),
         metrics=rules.aggregate_metrics.output.metrics,
     output:
-        manifest="results/{experiment}/manifest.json",
+        manifest=report(
+            "results/{experiment}/manifest.json",
+            caption="../report/manifest.rst",
+            category="{experiment}",
+            labels={"table": "provenance (config, data, code)"},
+        ),
     log:
         "logs/{experiment}/write_manifest.log",
     conda:
-        "../envs/dacr.yaml"
+        "../envs/report.yaml"
     params:
         config=get_manifest_config,
         git_commit=get_git_commit(),

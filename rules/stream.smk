@@ -12,7 +12,7 @@ rule build_stream:
     wildcard_constraints:
         experiment=get_setup_owner_pattern(),
     conda:
-        "../envs/dacr.yaml"
+        "../envs/stream.yaml"
     params:
         split=get_split_params,
         stream=get_stream_params,

@@ -16,7 +16,6 @@ is an error naming the policy.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import re
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dacr.provenance import source_digest as source_digest  # re-exported from its home
 from dacr.route.base import Context, Outcomes
 from dacr.route.online import FeedbackSchedule, run_online
 
@@ -90,21 +90,6 @@ def import_class(name: str, class_path: str, import_root: str | Path | None = No
             "needs select_one(request) -> int and update_one(feedback) -> None"
         )
     return cls
-
-
-def source_digest(class_path: str, import_root: str | Path | None = None) -> str:
-    """SHA-256 (12 hex) of the module file behind ``class_path``, so a change to a custom
-    router's code reruns the jobs that run it ("" when the source cannot be found)."""
-    module_name = class_path.split(":")[0]
-    if import_root is not None and str(import_root) not in sys.path:
-        sys.path.append(str(import_root))
-    try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
-        return ""
-    if spec is None or not spec.origin or not Path(spec.origin).is_file():
-        return ""
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()[:12]
 
 
 def build(name: str, spec: Mapping, lam: float | None, import_root=None):

@@ -255,11 +255,29 @@ def test_snakemake_report_bundles_the_results(demo_run, request):
     demo = str(request.config.rootpath / "config" / "demo.yaml")
     extra = str(demo_run / "test.yaml")
     run_snakemake(
-        demo_run, *REPORT_FILES, "--report", "results/report.html", "--configfile", demo, extra
+        demo_run,
+        *REPORT_FILES,
+        MANIFEST,
+        "--report",
+        "results/report.html",
+        "--configfile",
+        demo,
+        extra,
     )
     html = (demo_run / "results" / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
     assert "quality_cost.png" in html and "router_summary.csv" in html
+    for table in ("metrics.csv", "metrics_by_domain.csv", "calibration_ece.csv", "manifest.json"):
+        assert table in html, table
+
+
+def test_snakemake_report_refuses_a_config_the_results_were_not_built_from(demo_run):
+    proc = run_snakemake(demo_run, "--report", "results/other.html", check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "the results do not match this config" in out
+    assert f"{EXP}: results/{EXP}/manifest.json was built from config slice" in out
+    assert not (demo_run / "results" / "other.html").exists()
 
 
 def test_a_binding_budget_is_kept_and_swept(tmp_path, request):
@@ -277,7 +295,8 @@ def test_a_binding_budget_is_kept_and_swept(tmp_path, request):
             }
         },
     }
-    targets = [f"results/{exp}/{name}" for name in ("summary.md", "budget_curve.parquet")]
+    names = ("summary.md", "budget_curve.parquet", "plots/budget_curve.png")
+    targets = [f"results/{exp}/{name}" for name in names]
     run_snakemake(
         tmp_path, *targets, "--configfile", demo, write_config(tmp_path, config, "budget.yaml")
     )
@@ -301,7 +320,8 @@ def test_a_custom_router_whose_module_is_missing_fails_before_any_job(tmp_path, 
         tmp_path, METRICS, "--configfile", demo, write_config(tmp_path, config), check=False
     )
     assert proc.returncode != 0
-    assert "config key custom_policies.mine.class: module 'examples.routers.nothing'" in proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "config key custom_policies.mine.class: module 'examples.routers.nothing'" in out
     assert not (tmp_path / "results").exists()
 
 

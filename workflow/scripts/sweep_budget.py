@@ -1,4 +1,4 @@
-"""Rule sweep_budget: the budget policies over a list of cost budgets, and their figure."""
+"""Rule sweep_budget: the budget policies over a list of cost budgets (budget_curve.parquet)."""
 
 from dacr.compliance import run_budget_sweep
 from dacr.logs import setup_logging
@@ -9,8 +9,6 @@ def main(smk) -> None:
     run_budget_sweep(
         smk.input.predictions,
         smk.output.curve,
-        plot_path=smk.output.plot,
-        experiment=smk.wildcards.experiment,
         **smk.params.sweep,
     )
 

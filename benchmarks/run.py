@@ -2,6 +2,7 @@
 
     python -m benchmarks.run --prompts 36497 --json benchmarks/out/36497.json
     python -m benchmarks.run --prompts 3000 12000 36497      # also prints the scaling exponent
+    python -m benchmarks.run --demo      # the README's demo, cold: workflow_demo (wall, lines)
 
 Each stage runs in a fresh subprocess (``--stage``), so its peak RSS is its own. Records:
 ``{"stage", "prompts", "wall_s", "cpu_s", "peak_rss_mb", "rows_per_s"}``; ``rows_per_s`` is
@@ -263,8 +264,6 @@ def _budget_sweep(p: dict[str, Path]) -> int:
     curve = run_budget_sweep(
         p["predictions"],
         p["exp"] / "budget_curve.parquet",
-        plot_path=p["exp"] / "plots" / "budget_curve.png",
-        experiment=EXPERIMENT,
         budgets=SWEEP,
         decision_info="predicted",
         tau_seconds=10.0,
@@ -343,6 +342,33 @@ def workflow_records(prompts: int, work: Path) -> list[dict]:
     ]
 
 
+def demo_records(work: Path) -> list[dict]:
+    """The README's demo, cold in a fresh working directory (numba compile, every experiment),
+    then again with nothing to do; and how many lines it prints."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile")]
+    cmd += ["--directory", str(work), "--cores", "2", "--configfile"]
+    cmd += [str(ROOT / "config" / "demo.yaml")]
+    records = []
+    for stage in ("workflow_demo", "workflow_demo_nothing"):
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"the demo failed:\n{proc.stderr[-3000:]}")
+        lines = (proc.stdout + proc.stderr).splitlines()
+        records.append(
+            {
+                "stage": stage,
+                "prompts": 3000,
+                "wall_s": round(wall, 3),
+                "output_lines": len(lines),
+                "lines_over_200_chars": sum(len(ln) > 200 for ln in lines),
+            }
+        )
+    records[0]["peak_rss_mb"] = _max_job_rss(work)
+    return records
+
+
 def _max_job_rss(work: Path) -> float | None:
     """Largest max_rss (MB) of any job, from the rules' Snakemake benchmark files."""
     values = []
@@ -381,11 +407,19 @@ def scaling_exponents(records: list[dict]) -> dict[str, float]:
     return out
 
 
+def _cell(record: dict, key: str) -> str:
+    value = record.get(key)
+    return "–" if value is None else str(value)
+
+
 def markdown(records: list[dict]) -> str:
-    head = "| stage | prompts | wall s | CPU s | peak RSS MB | rows/s |\n|---|---|---|---|---|---|"
+    head = (
+        "| stage | prompts | wall s | CPU s | peak RSS MB | rows/s | output lines |\n"
+        "|---|---|---|---|---|---|---|"
+    )
     rows = [
-        f"| {r['stage']} | {r['prompts']} | {r['wall_s']} | {r.get('cpu_s')} | "
-        f"{r.get('peak_rss_mb')} | {r.get('rows_per_s')} |"
+        f"| {r['stage']} | {r['prompts']} | {r['wall_s']} | {_cell(r, 'cpu_s')} | "
+        f"{_cell(r, 'peak_rss_mb')} | {_cell(r, 'rows_per_s')} | {_cell(r, 'output_lines')} |"
         for r in records
     ]
     return "\n".join([head, *rows])
@@ -396,6 +430,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prompts", type=int, nargs="+", default=[3000])
     parser.add_argument("--json", type=Path, help="write the records here")
     parser.add_argument("--no-workflow", action="store_true", help="skip the Snakemake runs")
+    parser.add_argument(
+        "--demo", action="store_true", help="only the README's demo, cold (workflow_demo)"
+    )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -404,6 +441,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
     records = []
+    if args.demo:
+        with tempfile.TemporaryDirectory(prefix="dacr-demo-") as tmp:
+            records = demo_records(Path(tmp))
+        args.prompts = []
     for n in args.prompts:
         records += benchmark(n, workflow=not args.no_workflow)
     if args.json:

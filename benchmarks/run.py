@@ -3,10 +3,13 @@
     python -m benchmarks.run --prompts 36497 --json benchmarks/out/36497.json
     python -m benchmarks.run --prompts 3000 12000 36497      # also prints the scaling exponent
     python -m benchmarks.run --demo      # the README's demo, cold: workflow_demo (wall, lines)
+    python -m benchmarks.run --prompts 36497 --stages linucb_replay online_interface --no-workflow
 
 Each stage runs in a fresh subprocess (``--stage``), so its peak RSS is its own. Records:
 ``{"stage", "prompts", "wall_s", "cpu_s", "peak_rss_mb", "rows_per_s"}``; ``rows_per_s`` is
-decisions per second for ``dacr_replay`` and (query, model) rows per second elsewhere.
+decisions per second for the replays (``dacr_replay``, ``linucb_replay``, ``online_interface``)
+and (query, model) rows per second elsewhere. ``--stages`` records only the named stages (the
+stages they read from still run first, unrecorded).
 """
 
 from __future__ import annotations
@@ -39,9 +42,12 @@ STAGES = (
     "evaluate_cold",
     "evaluate_warm",
     "dacr_replay",
+    "linucb_replay",
+    "online_interface",
     "constrained_oracle_lp",
     "budget_sweep",
 )
+REPLAYS = ("dacr_replay", "linucb_replay", "online_interface")  # rows_per_s: decisions/s
 SWEEP = [float(b) for b in np.geomspace(1e-4, 5e-3, 10)]
 
 
@@ -203,6 +209,10 @@ def run_stage(stage: str, work: Path, prompts: int) -> int:
         return _evaluate_policies(p)
     if stage == "dacr_replay":
         return _dacr_replay(p)
+    if stage == "linucb_replay":
+        return _linucb_replay(p)
+    if stage == "online_interface":
+        return _online_interface(p)
     if stage == "constrained_oracle_lp":
         return _constrained_oracle_lp(p)
     if stage == "budget_sweep":
@@ -231,6 +241,119 @@ def _dacr_replay(p: dict[str, Path], repeats: int = 20) -> int:
 _REPLAY_S: float | None = None
 
 
+def _online_setup(p: dict[str, Path]):
+    """The experiment's test stream as the online routers see it (features included), its
+    outcomes, and the workflow's feedback schedule."""
+    from dacr.evaluate import context_and_outcomes
+    from dacr.io import load_npz
+    from dacr.plugins import linucb_train, with_requests
+    from dacr.route.online import FeedbackSchedule
+
+    pred = load_npz(p["predictions"])
+    ctx, outcomes = context_and_outcomes(pred, "predicted", 10.0)
+    ctx = with_requests(ctx, p["features"], None, pred)
+    schedule = FeedbackSchedule.from_config(DEFAULTS["dacr"], SEED)
+    return ctx, outcomes, schedule, linucb_train(pred, p["features"])
+
+
+def _linucb_replay(p: dict[str, Path], repeats: int = 5) -> int:
+    """Decisions per second of LinUCB's compiled replay at λ = 1, warm-started from the
+    training split as in the workflow (compilation excluded), and of its per-request API."""
+    from dacr.route.linucb import LinUCBPolicy
+    from dacr.route.online import run_online
+
+    ctx, outcomes, schedule, train = _online_setup(p)
+    policy = LinUCBPolicy(lambda_cost=1.0, **_linucb_params()).fit(train)
+    choice = policy.replay_online(ctx, outcomes, schedule)  # compile / load the cached kernel
+    global _REPLAY_S
+    start = time.perf_counter()
+    for _ in range(repeats):
+        policy.replay_online(ctx, outcomes, schedule)
+    _REPLAY_S = time.perf_counter() - start
+    for _ in range(2):  # the first run compiles the per-request entry points
+        start = time.perf_counter()
+        same = run_online(policy.clone().fit(train), ctx, outcomes, schedule)
+        per_request = time.perf_counter() - start
+    print(
+        f"NOTE linucb over {ctx.n} decisions x {ctx.cost.shape[1]} models x "
+        f"{ctx.features.shape[1]} features: compiled {ctx.n * repeats / _REPLAY_S:,.0f}/s, "
+        f"per-request API {ctx.n / per_request:,.0f}/s, identical {np.array_equal(choice, same)}",
+        file=sys.stderr,
+    )
+    return ctx.n * repeats
+
+
+def _linucb_params() -> dict:
+    """The workflow's LinUCB parameters (as ``dacr.plugins.linucb_choices`` builds them)."""
+    lin, dacr = DEFAULTS["linucb"], DEFAULTS["dacr"]
+    return {
+        "lambda_lat": float(DEFAULTS["lambda_lat"]),
+        "alpha": float(lin["alpha"]),
+        "ridge": float(lin["ridge"]),
+        "budget_cost": float(dacr["budget_cost"]),
+        "budget_viol": float(dacr["budget_viol"]),
+        "mu_lr": dacr.get("mu_lr"),
+        "warm_start": bool(lin["warm_start"]),
+    }
+
+
+class _ArgmaxRouter:
+    """The least a router can do: one argmax per request, feedback ignored."""
+
+    name = "argmax"
+
+    def __init__(self, lam: float) -> None:
+        self.lam = lam
+
+    def select_one(self, request) -> int:
+        return int(np.argmax(request.q_cal - self.lam * request.cost))
+
+    def update_one(self, feedback) -> None:
+        return None
+
+
+def _online_interface(p: dict[str, Path], repeats: int = 3) -> int:
+    """What the enforced interface costs per decision: the same Python router through
+    ``run_online`` (requests, feedback deliveries, choice checks) and in a bare loop over the
+    arrays (the built-in loop), best of ``repeats``."""
+    from dacr.route.online import run_online
+
+    ctx, outcomes, schedule, _ = _online_setup(p)
+    router = _ArgmaxRouter(1.0)
+    q, cost = ctx.q_cal, ctx.cost
+
+    def bare() -> np.ndarray:
+        choice = np.empty(ctx.n, dtype=np.int64)
+        for t in range(ctx.n):
+            choice[t] = int(np.argmax(q[t] - router.lam * cost[t]))
+        return choice
+
+    def timed(fn) -> tuple[float, np.ndarray]:
+        best, out = np.inf, None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            out = fn()
+            best = min(best, time.perf_counter() - start)
+        return best, out
+
+    t_bare, plain = timed(bare)
+    t_online, online = timed(lambda: run_online(router, ctx, outcomes, schedule))
+    global _REPLAY_S
+    _REPLAY_S = t_online
+    overhead_us = (t_online - t_bare) / ctx.n * 1e6
+    print(
+        f"NOTE interface over {ctx.n} decisions: {t_online / ctx.n * 1e6:.2f} us through "
+        f"run_online, {t_bare / ctx.n * 1e6:.2f} us bare: overhead {overhead_us:.2f} us "
+        f"per decision (target <= 20), identical {np.array_equal(plain, online)}",
+        file=sys.stderr,
+    )
+    _EXTRA["overhead_us_per_decision"] = round(overhead_us, 2)
+    return ctx.n
+
+
+_EXTRA: dict = {}
+
+
 def _constrained_oracle_lp(p: dict[str, Path]) -> int:
     """The constrained-oracle LP over every query of the dataset (train and test), all models:
     realised quality, cost and SLO violations at tau 10 s, at a budget that binds."""
@@ -250,7 +373,7 @@ def _constrained_oracle_lp(p: dict[str, Path]) -> int:
     budget = float(np.median(full.cost))
     solution = solve_constrained_oracle(full.quality, full.cost, (lat > 10.0) * 1.0, budget, 0.1)
     print(
-        f"LP over {len(qids)} x {len(models)}: {solution.seconds:.2f} s, feasible "
+        f"NOTE LP over {len(qids)} x {len(models)}: {solution.seconds:.2f} s, feasible "
         f"{solution.feasible}, quality {solution.quality:.4f}",
         file=sys.stderr,
     )
@@ -281,7 +404,7 @@ def _child(stage: str, work: Path, prompts: int) -> None:
     rows = run_stage(stage, work, prompts)
     wall = time.perf_counter() - start_wall
     cpu = time.process_time() - start_cpu
-    timed = _REPLAY_S if stage == "dacr_replay" else wall
+    timed = _REPLAY_S if stage in REPLAYS else wall
     record = {
         "stage": stage,
         "prompts": prompts,
@@ -289,6 +412,7 @@ def _child(stage: str, work: Path, prompts: int) -> None:
         "cpu_s": round(cpu, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rows_per_s": round(rows / timed, 1) if timed else None,
+        **_EXTRA,
     }
     print("RECORD " + json.dumps(record), flush=True)
 
@@ -299,6 +423,8 @@ def _run_child(stage: str, work: Path, prompts: int) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"stage {stage} failed:\n{proc.stderr[-3000:]}")
+    for note in (ln for ln in proc.stderr.splitlines() if ln.startswith("NOTE ")):
+        print(f"{stage} ({prompts}): {note[len('NOTE ') :]}", file=sys.stderr)
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RECORD "))
     return json.loads(line[len("RECORD ") :])
 
@@ -380,11 +506,19 @@ def _max_job_rss(work: Path) -> float | None:
     return round(max(values), 1) if values else None
 
 
-def benchmark(prompts: int, workflow: bool = True) -> list[dict]:
-    """Every stage at one size, each in a fresh process, plus the real workflow."""
+SETUP = ("synthesize", "long_form", "stream", "simulate_latency", "evaluate_cold")
+
+
+def benchmark(prompts: int, workflow: bool = True, stages: list[str] | None = None) -> list[dict]:
+    """Every stage (or ``stages``, after the setup they read) at one size, each in a fresh
+    process, plus the real workflow."""
     with tempfile.TemporaryDirectory(prefix=f"dacr-bench-{prompts}-") as tmp:
         work = Path(tmp)
-        records = [_run_child(stage, work, prompts) for stage in STAGES]
+        if stages:
+            for stage in SETUP:
+                if stage not in stages:
+                    _run_child(stage, work, prompts)
+        records = [_run_child(stage, work, prompts) for stage in stages or STAGES]
         if workflow:
             wf = work / "workflow"
             wf.mkdir()
@@ -433,6 +567,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--demo", action="store_true", help="only the README's demo, cold (workflow_demo)"
     )
+    parser.add_argument("--stages", nargs="+", choices=STAGES, help="only these stages")
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -446,7 +581,7 @@ def main(argv: list[str] | None = None) -> None:
             records = demo_records(Path(tmp))
         args.prompts = []
     for n in args.prompts:
-        records += benchmark(n, workflow=not args.no_workflow)
+        records += benchmark(n, workflow=not args.no_workflow, stages=args.stages)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(records, indent=1))

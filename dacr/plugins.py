@@ -20,7 +20,7 @@ from dacr.io import load_npz, read_parquet
 from dacr.route import Context, Outcomes
 from dacr.route.custom import CustomPolicyError, TrainData, build, fit_policy, replay_custom
 from dacr.route.linucb import LinUCBPolicy
-from dacr.route.online import FeedbackSchedule, run_online
+from dacr.route.online import FeedbackSchedule
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def linucb_choices(
     )
     if train is not None:
         policy.fit(train)
-    return run_online(policy, ctx, outcomes, FeedbackSchedule.from_config(dacr, seed))
+    return policy.replay_online(ctx, outcomes, FeedbackSchedule.from_config(dacr, seed))
 
 
 def linucb_train(pred: dict, features_path: str | Path) -> TrainData:

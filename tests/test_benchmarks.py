@@ -25,6 +25,8 @@ def test_harness_writes_a_record_per_stage(tmp_path):
         "evaluate_cold",
         "evaluate_warm",
         "dacr_replay",
+        "linucb_replay",
+        "online_interface",
         "constrained_oracle_lp",
         "budget_sweep",
         "workflow_rerun_lambda",
@@ -34,4 +36,7 @@ def test_harness_writes_a_record_per_stage(tmp_path):
         assert KEYS <= set(record) and record["prompts"] == 400 and record["wall_s"] > 0
     replay = next(r for r in records if r["stage"] == "dacr_replay")
     assert replay["rows_per_s"] > 0 and replay["peak_rss_mb"] > 0
+    interface = next(r for r in records if r["stage"] == "online_interface")
+    assert isinstance(interface["overhead_us_per_decision"], float)
+    assert "linucb over" in proc.stderr and "identical True" in proc.stderr
     assert "| stage | prompts |" in proc.stdout

@@ -4,7 +4,10 @@
 (:class:`Outcomes`), the online policy API and :func:`replay`. ``baselines``: the stateless
 routers. ``feedback``: when each decision's outcome reaches the router. ``dacr``: the online
 DACR router (compiled replay in ``kernel``). ``oracle``: the constrained hindsight optimum.
-``budget``: offline cost weights chosen on training data to meet a budget.
+``budget``: offline cost weights chosen on training data to meet a budget. ``online``: the
+enforced per-request interface (``run_online``); ``linucb``: the LinUCB bandit on it (compiled
+replay in ``linucb_kernel``); ``custom``, ``contract``: routers of one's own and the honesty
+check every router passes.
 """
 
 from __future__ import annotations

@@ -47,3 +47,14 @@ def completion_index(ts: np.ndarray, s: int, latency_s: float) -> int:
             f"decision {s}: the chosen call has no latency ({latency_s}), so no completion time"
         )
     return max(int(np.searchsorted(ts, ts[s] + latency_s, side="left")), s + 1)
+
+
+def completion_indices(ts: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """:func:`completion_index` of every (decision, model) pair at once, ``-1`` where the
+    latency is not finite (no completion time)."""
+    ts = np.asarray(ts, dtype=float)
+    latency = np.asarray(latency, dtype=float)
+    end = ts[:, None] + latency
+    done = np.searchsorted(ts, end.ravel(), side="left").reshape(end.shape)
+    done = np.maximum(done, np.arange(1, len(ts) + 1)[:, None])
+    return np.where(np.isfinite(latency), done, -1)

@@ -21,8 +21,10 @@ import math
 
 import numpy as np
 
-from dacr.route.base import Policy
-from dacr.route.online import QUALITY, Feedback, Request
+from dacr.route.base import Context, Outcomes, Policy
+from dacr.route.feedback import feedback_available_at, feedback_lost
+from dacr.route.linucb_kernel import learn, linucb_kernel, ucb_select, width_cap, width_caps
+from dacr.route.online import QUALITY, Feedback, FeedbackSchedule, Request, check_clock
 
 
 class LinUCBPolicy(Policy):
@@ -94,42 +96,57 @@ class LinUCBPolicy(Policy):
             self._prior = (a_inv, (X.T @ np.asarray(train.quality, float)).T)
         return self
 
-    def _prepare(self, request: Request) -> None:
-        if request.features is None:
-            raise ValueError("linucb needs the query features in each request")
-        d = len(request.features) + 1
-        m = len(request.q_cal)
+    def _start(self, n_features: int, n_models: int, n: int) -> None:
+        """Every model's ``A^-1`` and ``theta`` at request 0, from the prior or the fit."""
+        d = n_features + 1
         if self._prior is not None:
             a_inv, b = self._prior
-            if a_inv.shape[0] != d or b.shape[0] != m:
+            if a_inv.shape[0] != d or b.shape[0] != n_models:
                 raise ValueError(
                     f"linucb: fit on {a_inv.shape[0] - 1} features and {b.shape[0]} models, but "
-                    f"the requests have {d - 1} and {m}"
+                    f"the requests have {d - 1} and {n_models}"
                 )
-            self._a_inv, self._b = np.tile(a_inv, (m, 1, 1)), b.copy()
+            self._a0 = np.ascontiguousarray((a_inv + a_inv.T) / 2.0)  # exactly symmetric
+            self._theta = np.ascontiguousarray(b @ self._a0)
         else:
-            self._a_inv = np.tile(np.eye(d) / self.ridge, (m, 1, 1))
-            self._b = np.zeros((m, d))
-        self._theta = np.einsum("mij,mj->mi", self._a_inv, self._b)
-        self._eta = float(self.mu_lr) if self.mu_lr is not None else 1 / math.sqrt(request.n)
+            self._a0 = np.eye(d) / self.ridge
+            self._theta = np.zeros((n_models, d))
+        self._a_inv = np.ascontiguousarray(np.tile(self._a0, (n_models, 1, 1)))
+        self._eta = float(self.mu_lr) if self.mu_lr is not None else 1 / math.sqrt(n)
+        self._u, self._base = np.empty(d), np.empty(n_models)
         self._seen: dict[int, tuple[np.ndarray, float, float]] = {}
 
     def select_one(self, request: Request) -> int:
+        if request.features is None:
+            raise ValueError("linucb needs the query features in each request")
         if self._a_inv is None:
-            self._prepare(request)
+            self._start(len(request.features), len(request.q_cal), request.n)
         x = np.append(np.asarray(request.features, dtype=float), 1.0)
-        width = np.sqrt(np.maximum((self._a_inv @ x) @ x, 0.0))
-        ucb = self._theta @ x + self.alpha * width
         cost = np.asarray(request.cost, dtype=float)
         viol = np.asarray(request.viol, dtype=float)
-        score = (
-            ucb
-            - self.lambda_cost * cost
-            - self.lambda_lat * viol
-            - self.mu_c / self.budget_cost * cost
-            - self.mu_l / self.budget_viol * viol
+        w = np.array(
+            [
+                self.lambda_cost,
+                self.lambda_lat,
+                self.mu_c / self.budget_cost,
+                self.mu_l / self.budget_viol,
+            ]
         )
-        m = int(np.argmax(score))
+        cap = width_cap(self._a0, x, self.alpha, self._u)
+        m = int(
+            ucb_select(
+                cap,
+                self._a_inv,
+                self._theta,
+                x,
+                cost,
+                viol,
+                w,
+                self.alpha,
+                self._u,
+                self._base,
+            )
+        )
         self.mu_c = max(0.0, self.mu_c + self._eta * (cost[m] / self.budget_cost - 1.0))
         self.mu_l = max(0.0, self.mu_l + self._eta * (viol[m] / self.budget_viol - 1.0))
         self._seen[request.t] = (x, float(cost[m]), float(viol[m]))
@@ -137,15 +154,65 @@ class LinUCBPolicy(Policy):
 
     def update_one(self, feedback: Feedback) -> None:
         x, c_used, v_used = self._seen[feedback.t]
-        m = feedback.model
         if feedback.kind == QUALITY:
-            a_inv = self._a_inv[m]
-            ax = a_inv @ x  # Sherman-Morrison: (A + x x')^-1
-            self._a_inv[m] = a_inv - np.outer(ax, ax) / (1.0 + x @ ax)
-            self._b[m] += feedback.quality * x
-            self._theta[m] = self._a_inv[m] @ self._b[m]
+            learn(self._a_inv, self._theta, feedback.model, x, float(feedback.quality), self._u)
             return
         self.mu_c = max(0.0, self.mu_c + self._eta * (feedback.cost - c_used) / self.budget_cost)
         self.mu_l = max(
             0.0, self.mu_l + self._eta * (feedback.violation - v_used) / self.budget_viol
         )
+
+    def replay_online(self, ctx, outcomes, schedule: FeedbackSchedule) -> np.ndarray:
+        """The choices ``run_online(self, ctx, outcomes, schedule)`` makes from a fresh start
+        (identical), from the compiled loop."""
+        if ctx.features is None:
+            raise ValueError("linucb needs the query features in each request")
+        check_clock(schedule, outcomes, f"policy {self.name!r}")
+        self.mu_c = self.mu_l = 0.0
+        n, n_models = ctx.cost.shape
+        X = np.hstack([np.asarray(ctx.features, dtype=float), np.ones((n, 1))])
+        self._start(X.shape[1] - 1, n_models, n)
+        f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+        return linucb_kernel(
+            X,
+            f64(ctx.cost),
+            f64(ctx.viol),
+            f64(ctx.ts),
+            f64(outcomes.cost),
+            f64(outcomes.latency),
+            f64(outcomes.violation),
+            f64(outcomes.quality),
+            np.asarray(feedback_lost(n, schedule.p_miss, schedule.seed)),
+            feedback_available_at(ctx.ts, schedule.delay, schedule.delay_s).astype(np.int64),
+            schedule.clock == "stream",
+            schedule.outcomes_at_once,
+            width_caps(self._a0, X, self.alpha),
+            self._a_inv,
+            self._theta,
+            np.array(
+                [
+                    self.lambda_cost,
+                    self.lambda_lat,
+                    self.alpha,
+                    self.budget_cost,
+                    self.budget_viol,
+                    self._eta,
+                ]
+            ),
+        )
+
+
+def warm_up() -> None:
+    """Compile LinUCB's replay (or load it from numba's cache) through
+    :meth:`LinUCBPolicy.replay_online`, so the argument types are the policy jobs' own."""
+    ones = np.ones((2, 2))
+    ctx = Context(
+        0.5 * ones,
+        0.001 * ones,
+        0.1 * ones,
+        np.zeros(2, dtype=np.int64),
+        np.arange(2.0),
+        features=np.eye(2),
+    )
+    outcomes = Outcomes(ones, 0.001 * ones, ones, 0.0 * ones)
+    LinUCBPolicy(lambda_cost=1.0).replay_online(ctx, outcomes, FeedbackSchedule())

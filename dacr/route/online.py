@@ -21,6 +21,7 @@ import numpy as np
 from dacr.route.feedback import (
     FEEDBACK_CLOCKS,
     completion_index,
+    completion_indices,
     feedback_available_at,
     feedback_lost,
 )
@@ -102,28 +103,40 @@ class RequestMaker:
         self.lat_loc = None if lat is None else _frozen(lat.loc)
         self.lat_scale = None if lat is None else _frozen(lat.scale)
         self.tau_s = None if lat is None else float(lat.tau_s)
+        # per-row scalars as Python lists: indexing a list beats building numpy scalars
+        names = self.names if self.names is not None else self.codes
+        self._domain = [str(d) for d in names]
+        self._code = [int(c) for c in self.codes]
+        self._ts = self.ts.tolist()
+        self._load = None if self.load is None else self.load.tolist()
+        self._p_win = None if self.p_win is None else np.asarray(self.p_win, float).tolist()
 
     def __call__(self, t: int) -> Request:
-        return Request(
+        # A frozen dataclass sets each field through object.__setattr__; filling the
+        # instance's __dict__ at once is several times faster (the hot path of every custom
+        # router) and leaves it as frozen.
+        request = object.__new__(Request)
+        request.__dict__.update(
             t=int(t),
             n=self.n,
             models=self.models,
-            domain=str(self.names[t]) if self.names is not None else str(self.codes[t]),
-            domain_code=int(self.codes[t]),
+            domain=self._domain[t],
+            domain_code=self._code[t],
             n_domains=self.n_domains,
-            ts=float(self.ts[t]),
-            load=1.0 if self.load is None else float(self.load[t]),
+            ts=self._ts[t],
+            load=1.0 if self._load is None else self._load[t],
             q_cal=self.q_cal[t],
             cost=self.cost[t],
             viol=self.viol[t],
             q_extra={k: v[t] for k, v in self.q_extra.items()},
-            p_win=None if self.p_win is None else float(self.p_win[t]),
+            p_win=None if self._p_win is None else self._p_win[t],
             features=None if self.features is None else self.features[t],
             prompt=None if self.prompts is None else str(self.prompts[t]),
             lat_loc=None if self.lat_loc is None else self.lat_loc[t],
             lat_scale=self.lat_scale,
             tau_s=self.tau_s,
         )
+        return request
 
 
 def request_at(ctx, t: int) -> Request:
@@ -169,6 +182,13 @@ class FeedbackSchedule:
         )
 
 
+def _feedback(**fields) -> Feedback:
+    """A :class:`Feedback` built without the frozen dataclass's per-field __setattr__."""
+    feedback = object.__new__(Feedback)
+    feedback.__dict__.update(fields)
+    return feedback
+
+
 class _Deliveries:
     """The pending feedback of one replay: buckets of decision indices per arrival step."""
 
@@ -176,39 +196,66 @@ class _Deliveries:
         self.schedule = schedule
         self.ts = np.asarray(ts, dtype=float)
         self.out = outcomes
-        self.lost = feedback_lost(len(ts), schedule.p_miss, schedule.seed)
-        self.q_avail = feedback_available_at(self.ts, schedule.delay, schedule.delay_s)
+        self.lost = feedback_lost(len(ts), schedule.p_miss, schedule.seed).tolist()
+        self.q_avail = feedback_available_at(self.ts, schedule.delay, schedule.delay_s).tolist()
+        self.done = None
+        if schedule.clock == "stream":
+            self.done = completion_indices(self.ts, outcomes.latency)
         self.outcome_due: dict[int, list[tuple[int, int]]] = {}
         self.quality_due: dict[int, list[tuple[int, int]]] = {}
 
     def record(self, t: int, model: int) -> None:
         """Schedule the feedback of decision t (which read only row t of the outcomes)."""
-        done = int(self.q_avail[t])
-        if self.schedule.clock == "stream":
-            done = completion_index(self.ts, t, float(self.out.latency[t, model]))
+        done = self.q_avail[t]
+        if self.done is not None:
+            done = int(self.done[t, model])
+            if done < 0:
+                completion_index(self.ts, t, float(self.out.latency[t, model]))  # raises
         at = t + 1 if self.schedule.outcomes_at_once else done
         self.outcome_due.setdefault(at, []).append((t, model))
         if not self.lost[t]:
-            self.quality_due.setdefault(max(int(self.q_avail[t]), done), []).append((t, model))
+            self.quality_due.setdefault(max(self.q_avail[t], done), []).append((t, model))
 
     def due(self, t: int) -> list[Feedback]:
+        outcomes, labels = self.outcome_due.pop(t, None), self.quality_due.pop(t, None)
+        if outcomes is None and labels is None:
+            return []
         out = self.out
         items = [
-            Feedback(
-                s,
-                m,
-                OUTCOME,
+            _feedback(
+                t=s,
+                model=m,
+                kind=OUTCOME,
+                quality=None,
                 cost=float(out.cost[s, m]),
                 latency_s=float(out.latency[s, m]),
                 violation=float(out.violation[s, m]),
             )
-            for s, m in self.outcome_due.pop(t, [])
+            for s, m in outcomes or ()
         ]
         items += [
-            Feedback(s, m, QUALITY, quality=float(out.quality[s, m]))
-            for s, m in self.quality_due.pop(t, [])
+            _feedback(
+                t=s,
+                model=m,
+                kind=QUALITY,
+                quality=float(out.quality[s, m]),
+                cost=None,
+                latency_s=None,
+                violation=None,
+            )
+            for s, m in labels or ()
         ]
         return items
+
+
+def check_clock(schedule: FeedbackSchedule, outcomes, name: str) -> None:
+    """The stream clock needs every call's latency (its completion time)."""
+    if schedule.clock == "stream" and np.isnan(outcomes.latency).any():
+        raise ValueError(
+            f"{name}: the feedback clock is stream, "
+            "so a call's outcome arrives when it completes, but this experiment has no latency "
+            "(latency: none) and so no completion times; set dacr.feedback_clock: index"
+        )
 
 
 def run_online(
@@ -224,12 +271,7 @@ def run_online(
     """
     n, n_models = ctx.q_cal.shape
     name = name or f"policy {getattr(policy, 'name', type(policy).__name__)!r}"
-    if schedule.clock == "stream" and np.isnan(outcomes.latency).any():
-        raise ValueError(
-            f"{name}: the feedback clock is stream, "
-            "so a call's outcome arrives when it completes, but this experiment has no latency "
-            "(latency: none) and so no completion times; set dacr.feedback_clock: index"
-        )
+    check_clock(schedule, outcomes, name)
     deliveries = _Deliveries(schedule, ctx.ts, outcomes)
     make = RequestMaker(ctx)
     choices = np.empty(n, dtype=np.int64)

@@ -1,14 +1,15 @@
-"""Rule compile_replay: compile DACR's replay once, before the policy jobs that run it."""
+"""Rule compile_replay: compile DACR's and LinUCB's replays once, before the policy jobs."""
 
 from pathlib import Path
 
 from dacr.logs import setup_logging
-from dacr.route.dacr import warm_up
+from dacr.route import dacr, linucb
 
 
 def main(smk) -> None:
     setup_logging(smk.log[0])
-    warm_up()
+    dacr.warm_up()
+    linucb.warm_up()
     Path(smk.output.marker).write_text("compiled\n")
 
 

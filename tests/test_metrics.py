@@ -9,7 +9,6 @@ from dacr.metrics import (
     ZERO_ROUTER,
     Mean,
     Quantile,
-    _aiq_from_points,
     aiq_code,
     aiq_paper,
     aiq_table,
@@ -28,6 +27,7 @@ from dacr.metrics import (
     resample_counts,
     router_curves,
 )
+from dacr.metrics.bootstrap_aiq import _aiq_from_points
 
 # ---------------------------------------------------------------------------------------------
 # RouterBench's published AIQ, restated as a slow reference (O(n^3)).

@@ -15,13 +15,16 @@ import pytest
 import yaml
 
 from dacr.telemetry import (
+    CollectOptions,
     collect_latency,
     compact_rows,
     default_ledger_path,
     read_jsonl_records,
     read_latency_log,
+    request_signature,
     run_collect,
 )
+from dacr.telemetry.ledger import is_current_success
 from tests.openai_server import ModelBehaviour, models_config, serve, stream_events
 
 KEY_ENV = "DACR_TEST_KEY"
@@ -38,7 +41,18 @@ def cfg_for(base_url: str, served: dict[str, str]) -> dict:
     return models_config(base_url, served, KEY_ENV)
 
 
-def row(qid: str, ok: bool, base_url: str, *, served_as: str = "m-a", error=None) -> dict:
+DEFAULT_REQUEST = "api=chat stream=false max_tokens=256"
+
+
+def row(
+    qid: str,
+    ok: bool,
+    base_url: str,
+    *,
+    served_as: str = "m-a",
+    error=None,
+    request: str = DEFAULT_REQUEST,
+) -> dict:
     return {
         "qid": qid,
         "model": GPT35,
@@ -47,6 +61,7 @@ def row(qid: str, ok: bool, base_url: str, *, served_as: str = "m-a", error=None
         "error": error,
         "latency_s": 0.1 if ok else None,
         "base_url": base_url,
+        "request": request,
     }
 
 
@@ -88,6 +103,41 @@ def test_a_resume_compacts_the_ledger_and_resends_pairs_measured_elsewhere(tmp_p
     for path in (ledger, tmp_path / "lat.jsonl"):
         rows = read_jsonl_records(path)
         assert [(r["qid"], r["ok"], r["base_url"]) for r in rows] == expected
+
+
+def test_the_request_signature_names_api_streaming_and_max_tokens():
+    assert request_signature(CollectOptions()) == DEFAULT_REQUEST
+    opts = CollectOptions.from_kwargs({"api": "responses", "stream": True, "max_tokens": 64})
+    assert request_signature(opts) == "api=responses stream=true max_tokens=64"
+
+
+def test_turning_on_streaming_measures_every_pair_again_with_its_time_to_first_token(tmp_path):
+    with serve() as srv:
+        ledger = tmp_path / "ledger.jsonl"
+        cfg = cfg_for(srv.base_url, {GPT35: "m-a"})
+        first = collect_latency(stream_events(3), cfg, tmp_path / "a.jsonl", ledger_path=ledger)
+        assert first["sent"] == 3
+        assert all(r["ttft_s"] is None for r in read_jsonl_records(tmp_path / "a.jsonl"))
+        again = collect_latency(stream_events(3), cfg, tmp_path / "b.jsonl", ledger_path=ledger)
+        assert (again["already_ok"], again["sent"]) == (3, 0)  # same options: nothing resent
+        streamed = collect_latency(
+            stream_events(3), cfg, tmp_path / "c.jsonl", ledger_path=ledger, stream=True
+        )
+        assert (streamed["already_ok"], streamed["sent"]) == (0, 3)
+        assert [r["body"]["stream"] for r in srv.state.requests[3:]] == [True] * 3
+    rows = read_jsonl_records(tmp_path / "c.jsonl")
+    assert all(r["ttft_s"] is not None for r in rows)
+    assert {r["request"] for r in rows} == {"api=chat stream=true max_tokens=256"}
+    # the ledger keeps one row per pair: the success under the current options
+    assert len(read_jsonl_records(ledger)) == 3
+
+
+def test_rows_logged_before_the_request_options_were_recorded_are_measured_again():
+    old = {k: v for k, v in row("q000", True, "u").items() if k != "request"}
+    endpoints = {GPT35: {"base_url": "u", "served_as": "m-a", "request": DEFAULT_REQUEST}}
+    assert compact_rows([old], endpoints) == [old]
+    assert not is_current_success(old, endpoints)
+    assert is_current_success(row("q000", True, "u"), endpoints)
 
 
 def test_the_default_ledger_is_a_hidden_file_beside_the_output(tmp_path):

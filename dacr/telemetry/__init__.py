@@ -36,6 +36,7 @@ from dacr.telemetry.collect import (
     CollectOptions,
     collect_latency,
     read_latency_log,
+    request_signature,
     run_collect,
 )
 from dacr.telemetry.errors import MESSAGE_MAX_CHARS, classify_error, is_unreachable
@@ -106,6 +107,7 @@ __all__ = [
     "read_events",
     "read_jsonl_records",
     "read_latency_log",
+    "request_signature",
     "responses_once",
     "retry_after_s",
     "run_bounded",

@@ -214,7 +214,8 @@ def collect_latency(
     """Measure latency, usage and cost of the chosen models on a request stream.
 
     Every finished call is appended to the ledger at once (a rerun resumes from it and sends
-    only the pairs without a success at the current endpoint). ``out_path`` is written,
+    only the pairs without a success at the current endpoint under the same ``api``,
+    ``stream`` and ``max_tokens``: :func:`request_signature`). ``out_path`` is written,
     atomically, only when the collection is finished: one row per planned pair.
 
     Parameters
@@ -276,7 +277,8 @@ def _plan(
     cfg = validate_models_config(dict(models_cfg), source="<models_cfg argument>")
     chosen = select_models(cfg, models, source="<models_cfg argument>", wanted_by="models")
     events = check_events(events, need_ts=opts.pacing == "stream")
-    endpoints = {m: endpoint_of(cfg, m) for m in cfg["models"]}
+    request = request_signature(opts)
+    endpoints = {m: {**endpoint_of(cfg, m), "request": request} for m in cfg["models"]}
     pairs = plan_pairs(events, chosen, per_event_models=opts.per_event_models, seed=opts.seed)
     done = {
         (str(r.get("qid")), str(r.get("model")))
@@ -400,7 +402,14 @@ def _row(
         "total_s": outcome.total_s,
         "message": outcome.message,
         "base_url": endpoint["base_url"],
+        "request": endpoint["request"],
     }
+
+
+def request_signature(opts: CollectOptions) -> str:
+    """The options that change what a call measures, as logged in each row's ``request``:
+    ``api=chat stream=false max_tokens=256``. A ledger success counts only under the same."""
+    return f"api={opts.api} stream={str(bool(opts.stream)).lower()} max_tokens={opts.max_tokens}"
 
 
 def _summary(

@@ -2,9 +2,11 @@
 
 Every finished call (success or failure) is appended as soon as it finishes, so a crash or
 ``kill -9`` loses nothing. On resume the ledger is compacted to one row per (qid, model): the
-latest success measured at the endpoint the config now names for that model, else the latest
-row of any kind. A success recorded at another ``base_url`` (or as another ``served_as``) is
-not counted as done, so the pair is measured again at the current endpoint.
+latest success measured at the endpoint the config now names for that model, and with the
+request options of this run, else the latest row of any kind. A success recorded at another
+``base_url``, as another ``served_as``, or with other options (``request``: api, streaming,
+max_tokens) is not counted as done, so the pair is measured again: turning on streaming
+measures every pair's time to first token instead of reusing rows that have none.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ LOG_COLUMNS = (
     "total_s",
     "message",
     "base_url",
+    "request",
 )
 
 
@@ -103,14 +106,20 @@ def default_ledger_path(out_path: str | os.PathLike) -> Path:
 
 def is_current_success(row: Mapping[str, Any], endpoints: Mapping[str, Mapping[str, str]]) -> bool:
     """Whether ``row`` is a success that still counts: measured at the endpoint (``base_url``
-    and ``served_as``) that ``endpoints[model]`` names now. Rows of models ``endpoints`` does
-    not know count when ``ok``; rows from before ``base_url`` was logged never count."""
+    and ``served_as``) that ``endpoints[model]`` names now, and with its ``request`` options
+    when it names them. Rows of models ``endpoints`` does not know count when ``ok``; rows
+    from before ``base_url`` (or ``request``) was logged never count."""
     if not row.get("ok"):
         return False
     want = endpoints.get(str(row.get("model")))
     if want is None:
         return True
-    return row.get("base_url") == want["base_url"] and row.get("served_as") == want["served_as"]
+    same_request = "request" not in want or row.get("request") == want["request"]
+    return (
+        row.get("base_url") == want["base_url"]
+        and row.get("served_as") == want["served_as"]
+        and same_request
+    )
 
 
 def compact_rows(

@@ -27,10 +27,10 @@ from dacr.io import (
 )
 from dacr.metrics import bootstrap_ci
 from dacr.plugins import (
-    custom_choices,
+    CustomSetup,
+    custom_setup,
     linucb_choices,
     linucb_train,
-    train_data,
     with_requests,
 )
 from dacr.route import (
@@ -50,6 +50,7 @@ from dacr.route import (
     replay,
 )
 from dacr.route.budget import choose_budget_lambdas
+from dacr.route.custom import TrainData
 from dacr.route.oracle import ConstrainedOraclePolicy
 
 log = logging.getLogger(__name__)
@@ -348,54 +349,47 @@ def lambda_policy_frames(
 
 
 @dataclass(frozen=True)
-class CustomSetup:
-    """What the custom policies of a job share: their specs (only those of this job: with
-    ``uses_lambda`` in a λ job, without in the baselines job), a context whose requests carry
-    features and prompts, the training split, and the schedule's settings."""
+class LambdaSetup:
+    """What every λ of a job shares: the predictions, the stream as the routers see it, its
+    outcomes, the custom λ routers and LinUCB's offline start (None without one)."""
 
-    specs: dict
+    pred: dict
     ctx: Context
-    train: object
-    dacr: dict
-    seed: int
-    import_root: str | None
-
-    def choices(self, outcomes: Outcomes, lam: float | None) -> dict[str, np.ndarray]:
-        if not self.specs:
-            return {}
-        return custom_choices(
-            self.specs,
-            self.ctx,
-            outcomes,
-            lam,
-            train=self.train,
-            dacr=self.dacr,
-            seed=self.seed,
-            import_root=self.import_root,
-        )
+    outcomes: Outcomes
+    custom: CustomSetup
+    linucb_start: TrainData | None
 
 
-def custom_setup(
-    pred: dict,
-    ctx: Context,
-    custom: dict | None,
+def lambda_setup(
+    predictions_path: str | Path,
     *,
-    with_lambda: bool,
-    dacr: dict,
-    seed: int,
+    decision_info: str,
+    tau_seconds: float,
     features_path: str | Path | None,
     long_path: str | Path | None,
+    custom: dict | None,
+    linucb: dict | None,
+    dacr: dict,
+    seed: int,
     import_root: str | None,
-) -> CustomSetup:
-    """The :class:`CustomSetup` of a job (reads features and prompts only when needed)."""
-    specs = {k: v for k, v in (custom or {}).items() if bool(v.get("uses_lambda")) == with_lambda}
-    if not specs:
-        return CustomSetup({}, ctx, None, dacr, seed, import_root)
-    if features_path is None or long_path is None:
-        raise ValueError("custom policies need the features and the long form (prompts)")
-    full = with_requests(ctx, features_path, long_path, pred)
-    train = train_data(pred, features_path, long_path)
-    return CustomSetup(specs, full, train, dacr, seed, import_root)
+) -> LambdaSetup:
+    """The :class:`LambdaSetup` of a λ job or a dense λ sweep, from ``predictions.npz``."""
+    pred = load_npz(predictions_path)
+    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
+    ctx = with_requests(ctx, features_path, None, pred)
+    setup = custom_setup(
+        pred,
+        ctx,
+        custom,
+        with_lambda=True,
+        dacr=dacr,
+        seed=seed,
+        features_path=features_path,
+        long_path=long_path,
+        import_root=import_root,
+    )
+    start = linucb_train(pred, features_path) if linucb and features_path else None
+    return LambdaSetup(pred, ctx, outcomes, setup, start)
 
 
 def online_end_quality(ctx: Context, trace: DACRTrace) -> np.ndarray:
@@ -447,20 +441,19 @@ def run_lambda(
     end-of-stream calibration."""
     if lam < 0:
         raise ValueError(f"lambda_cost={lam} must be >= 0")
-    pred = load_npz(predictions_path)
-    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
-    ctx = with_requests(ctx, features_path, None, pred)
-    setup = custom_setup(
-        pred,
-        ctx,
-        custom,
-        with_lambda=True,
-        dacr=dacr,
-        seed=seed,
+    job = lambda_setup(
+        predictions_path,
+        decision_info=decision_info,
+        tau_seconds=tau_seconds,
         features_path=features_path,
         long_path=long_path,
+        custom=custom,
+        linucb=linucb,
+        dacr=dacr,
+        seed=seed,
         import_root=import_root,
     )
+    pred, ctx, outcomes = job.pred, job.ctx, job.outcomes
     frames, trace = lambda_policy_frames(
         pred,
         ctx,
@@ -470,8 +463,8 @@ def run_lambda(
         dacr,
         seed,
         linucb=linucb,
-        linucb_start=linucb_train(pred, features_path) if linucb and features_path else None,
-        custom_choices_at=setup.choices(outcomes, lam),
+        linucb_start=job.linucb_start,
+        custom_choices_at=job.custom.choices(outcomes, lam),
     )
     budgets = (dacr.get("budget_cost", 0.0055), dacr.get("budget_viol", 0.10))
     dacr_rows = next(f for f in frames if f["policy"].iloc[0] == "dacr")

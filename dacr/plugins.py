@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +167,54 @@ def custom_choices(
         out[name] = replay_custom(name, policy, ctx, outcomes, schedule)
         log.info("custom policy %s (λ=%s): %s", name, lam, np.bincount(out[name]))
     return out
+
+
+@dataclass(frozen=True)
+class CustomSetup:
+    """What the custom policies of a job share: their specs (only those of this job: with
+    ``uses_lambda`` in a λ job, without in the baselines job), a context whose requests carry
+    features and prompts, the training split, and the schedule's settings."""
+
+    specs: dict
+    ctx: Context
+    train: object
+    dacr: dict
+    seed: int
+    import_root: str | None
+
+    def choices(self, outcomes: Outcomes, lam: float | None) -> dict[str, np.ndarray]:
+        if not self.specs:
+            return {}
+        return custom_choices(
+            self.specs,
+            self.ctx,
+            outcomes,
+            lam,
+            train=self.train,
+            dacr=self.dacr,
+            seed=self.seed,
+            import_root=self.import_root,
+        )
+
+
+def custom_setup(
+    pred: dict,
+    ctx: Context,
+    custom: dict | None,
+    *,
+    with_lambda: bool,
+    dacr: dict,
+    seed: int,
+    features_path: str | Path | None,
+    long_path: str | Path | None,
+    import_root: str | None,
+) -> CustomSetup:
+    """The :class:`CustomSetup` of a job (reads features and prompts only when needed)."""
+    specs = {k: v for k, v in (custom or {}).items() if bool(v.get("uses_lambda")) == with_lambda}
+    if not specs:
+        return CustomSetup({}, ctx, None, dacr, seed, import_root)
+    if features_path is None or long_path is None:
+        raise ValueError("custom policies need the features and the long form (prompts)")
+    full = with_requests(ctx, features_path, long_path, pred)
+    train = train_data(pred, features_path, long_path)
+    return CustomSetup(specs, full, train, dacr, seed, import_root)

@@ -18,9 +18,9 @@ import pandas as pd
 from dacr.compliance import budget_compliance, budget_lines, regret_curve
 from dacr.evaluate import (
     context_and_outcomes,
-    custom_setup,
     dacr_frames,
     lambda_policy_frames,
+    lambda_setup,
     online_end_quality,
     per_query_frame,
     summarize,
@@ -37,7 +37,6 @@ from dacr.metrics import (
     pareto_frontier,
     reliability_table,
 )
-from dacr.plugins import linucb_train, with_requests
 from dacr.route import CascadePolicy, RouteLLMPolicy, replay
 
 log = logging.getLogger(__name__)
@@ -74,21 +73,19 @@ def run_curves(
     binary routers over a threshold sweep (column ``threshold``), from the predictions every
     policy job shares. ``routellm_curve="quantile"`` turns ``thresholds`` into strong-model
     shares for routellm (:func:`share_thresholds`), as RouteLLM's evaluation does."""
-    pred = load_npz(predictions_path)
-    ctx, outcomes = context_and_outcomes(pred, decision_info, tau_seconds)
-    ctx = with_requests(ctx, features_path, None, pred)
-    setup = custom_setup(
-        pred,
-        ctx,
-        custom,
-        with_lambda=True,
-        dacr=dacr,
-        seed=seed,
+    job = lambda_setup(
+        predictions_path,
+        decision_info=decision_info,
+        tau_seconds=tau_seconds,
         features_path=features_path,
         long_path=long_path,
+        custom=custom,
+        linucb=linucb,
+        dacr=dacr,
+        seed=seed,
         import_root=import_root,
     )
-    start = linucb_train(pred, features_path) if linucb and features_path else None
+    pred, ctx, outcomes = job.pred, job.ctx, job.outcomes
     frames = []
     for lam in curve_lambdas:
         frames += lambda_policy_frames(
@@ -100,8 +97,8 @@ def run_curves(
             dacr,
             seed,
             linucb=linucb,
-            linucb_start=start,
-            custom_choices_at=setup.choices(outcomes, lam),
+            linucb_start=job.linucb_start,
+            custom_choices_at=job.custom.choices(outcomes, lam),
         )[0]
     strong, weak = int(pred["strong"]), int(pred["weak"])
     if routellm_curve not in ("quantile", "threshold"):

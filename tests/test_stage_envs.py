@@ -27,7 +27,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from tests.hub_server import FakeHub
-from tests.openai_server import ModelBehaviour, label_answer, serve
+from tests.openai_server import ModelBehaviour, label_answer, models_config, serve
 from tests.test_envs import RULE_STAGE, STAGES, env_packages
 from tests.workflow.conftest import write_config
 
@@ -166,20 +166,10 @@ def services():
 def _models_file(path: Path, base_url: str) -> str:
     import yaml
 
-    from dacr.profile import model_ids, prices_per_1m
+    from dacr.profile import model_ids
 
-    prices = prices_per_1m()
-    models = {
-        m: {
-            "provider": "local",
-            "served_as": m,
-            "price_in_per_1m": prices[m][0],
-            "price_out_per_1m": prices[m][1],
-        }
-        for m in model_ids()
-    }
-    providers = {"local": {"base_url": base_url, "api_key_env": "DACR_TEST_KEY"}}
-    path.write_text(yaml.safe_dump({"providers": providers, "models": models}))
+    served = {m: m for m in model_ids()}
+    path.write_text(yaml.safe_dump(models_config(base_url, served, "DACR_TEST_KEY")))
     return str(path)
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dacr.profile import model_ids, prices_per_1m
-from tests.openai_server import ModelBehaviour, label_answer, serve
+from dacr.profile import model_ids
+from tests.openai_server import ModelBehaviour, label_answer, models_config, serve
 from tests.workflow.conftest import run_snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -18,19 +18,9 @@ EXP = "meas"
 
 
 def _models_file(tmp_path, base_url):
-    prices = prices_per_1m()
-    models = {
-        m: {
-            "provider": "local",
-            "served_as": m,
-            "price_in_per_1m": prices[m][0],
-            "price_out_per_1m": prices[m][1],
-        }
-        for m in model_ids()
-    }
-    config = {"providers": {"local": {"base_url": base_url, "api_key_env": "DACR_TEST_KEY"}}}
     path = tmp_path / "models.yaml"
-    path.write_text(yaml.safe_dump({**config, "models": models}))
+    served = {m: m for m in model_ids()}
+    path.write_text(yaml.safe_dump(models_config(base_url, served, "DACR_TEST_KEY")))
     return str(path)
 
 

@@ -52,18 +52,18 @@ _tracker_step = numba.njit(cache=True, inline="always", error_model="numpy")(tra
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def track(dom, dom_n, dev, dev_n, m, d, r, lr):  # pragma: no cover - compiled
     """Pooled log-residual tracker: a per-domain shift shared by all models, and each model's
-    deviation from it; running means (one pseudo-observation of 0) until the step reaches
-    ``lr``, exponentially weighted means after."""
+    deviation from it (``dev[d, m]``, domain-major: a decision reads one row); running means (one
+    pseudo-observation of 0) until the step reaches ``lr``, exponentially weighted means after."""
     dom_n[d] += 1.0
     dom[d] += _tracker_step(dom_n[d], lr) * (r - dom[d])
-    dev_n[m, d] += 1.0
-    dev[m, d] += _tracker_step(dev_n[m, d], lr) * (r - dom[d] - dev[m, d])
+    dev_n[d, m] += 1.0
+    dev[d, m] += _tracker_step(dev_n[d, m], lr) * (r - dom[d] - dev[d, m])
 
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def shift_of(dom, dev, m, d, bound):  # pragma: no cover - compiled
     """The tracked log-scale shift of (model m, domain d), bounded."""
-    return min(max(dom[d] + dev[m, d], -bound), bound)
+    return min(max(dom[d] + dev[d, m], -bound), bound)
 
 
 def score_weights(lam_c, lam_l, mu_c, mu_l, budget_c, budget_v, normalized, w):
@@ -145,6 +145,7 @@ def completion_at(ts, s, end):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def _push(head, nxt, u, s):  # pragma: no cover - compiled
+    """Put decision s in bucket u (if u is inside the stream)."""
     if u < head.size:
         nxt[s] = head[u]
         head[u] = s
@@ -173,115 +174,97 @@ def dacr_kernel(
     n_domains,
     par,
 ):  # pragma: no cover - compiled; checked against the per-request API in the tests
+    """The whole replay in one body: in numba, an inlined helper that writes arrays costs 20-30
+    ns a decision here (the loop reloads every array after it), so only readers are helpers.
+    Per decision the loops over models stay apart (costs, P(violation), quality, score), so
+    that each compiles to straight-line or vector code."""
     n, n_models = q_cal.shape
     lam_c, lam_l, budget_c, budget_v = par[0], par[1], par[2], par[3]
-    mu_lr, cal_lr, lat_lr, cost_lr, bias_bound, shift_bound = (
-        par[4],
-        par[5],
-        par[6],
-        par[7],
-        par[8],
-        par[9],
-    )
-    bias = np.zeros((n_models, n_domains))
+    mu_lr, cal_lr, lat_lr, cost_lr = par[4], par[5], par[6], par[7]
+    bias_bound, shift_bound = par[8], par[9]  # (unpacking a slice of par is slower)
+    bias = np.zeros((n_domains, n_models))  # domain-major, like the trackers' deviations
     lat_dom, lat_dom_n = np.zeros(n_domains), np.zeros(n_domains)
-    lat_dev, lat_dev_n = np.zeros((n_models, n_domains)), np.zeros((n_models, n_domains))
+    lat_dev, lat_dev_n = np.zeros((n_domains, n_models)), np.zeros((n_domains, n_models))
     cost_dom, cost_dom_n = np.zeros(n_domains), np.zeros(n_domains)
-    cost_dev, cost_dev_n = np.zeros((n_models, n_domains)), np.zeros((n_models, n_domains))
+    cost_dev, cost_dev_n = np.zeros((n_domains, n_models)), np.zeros((n_domains, n_models))
     # the cost correction as factors exp(shift), refreshed where a feedback changed them
     cost_edom = np.ones(n_domains)
-    cost_edev = np.ones((n_models, n_domains))
+    cost_edev = np.ones((n_domains, n_models))
     lo, hi = math.exp(-shift_bound), math.exp(shift_bound)
-    head_o = np.full(n, -1, dtype=np.int64)
-    next_o = np.full(n, -1, dtype=np.int64)
-    head_q = np.full(n, -1, dtype=np.int64)
-    next_q = np.full(n, -1, dtype=np.int64)
+    head_o, next_o = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
+    head_q, next_q = np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64)
     buf = np.empty(n, dtype=np.int64)
     choice = np.empty(n, dtype=np.int64)
     mu_c_tr, mu_l_tr = np.empty(n), np.empty(n)
     q_tilde, c_used, v_used = np.empty(n), np.empty(n), np.empty(n)
     c_now, v_now, q_now = np.empty(n_models), np.empty(n_models), np.empty(n_models)
-    bound = np.empty(n_models)
-    eligible = np.empty(n_models, dtype=np.bool_)
     w = np.empty(4)
     inv_scale = 1.0 / lat_scale
-    mu_c = 0.0
-    mu_l = 0.0
-    committed = 0.0
-    floor_sum = 0.0
+    forecast = normalized and has_lat
+    mu_c, mu_l, committed, floor_sum = 0.0, 0.0, 0.0, 0.0
     total = budget_c * n
     for t in range(n):
-        if normalized:
+        if normalized:  # outcomes (cost, latency, violation) of the calls completed by now
             for i in range(_due(head_o, next_o, t, buf)):
                 s = buf[i]
-                m = choice[s]
-                d = domain[s]
+                m, d = choice[s], domain[s]
                 if has_lat:
                     r = math.log(lat_real[s, m]) - lat_loc[s, m]
                     track(lat_dom, lat_dom_n, lat_dev, lat_dev_n, m, d, r, lat_lr)
                 r = math.log(max(c_real[s, m], COST_FLOOR) / max(c_hat[s, m], COST_FLOOR))
                 track(cost_dom, cost_dom_n, cost_dev, cost_dev_n, m, d, r, cost_lr)
                 cost_edom[d] = math.exp(cost_dom[d])
-                cost_edev[m, d] = math.exp(cost_dev[m, d])
+                cost_edev[d, m] = math.exp(cost_dev[d, m])
                 mu_c = max(0.0, mu_c + mu_lr * (c_real[s, m] - c_used[s]) / budget_c)
                 mu_l = max(0.0, mu_l + mu_lr * (v_real[s, m] - v_used[s]) / budget_v)
                 committed += c_real[s, m] - c_used[s]
-        for i in range(_due(head_q, next_q, t, buf)):
+        for i in range(_due(head_q, next_q, t, buf)):  # quality labels arriving now
             s = buf[i]
-            m = choice[s]
-            d = domain[s]
-            p = min(max(q_cal[s, m] + bias[m, d], 0.0), 1.0)
-            b = bias[m, d] + cal_lr * (q_real[s, m] - p)
-            bias[m, d] = min(max(b, -bias_bound), bias_bound)
+            m, d = choice[s], domain[s]
+            p = min(max(q_cal[s, m] + bias[d, m], 0.0), 1.0)
+            b = bias[d, m] + cal_lr * (q_real[s, m] - p)
+            bias[d, m] = min(max(b, -bias_bound), bias_bound)
 
+        # the decision: corrected costs, the cheapest, P(violation), then the best score
         d = domain[t]
-        cheapest = 0
-        for m in range(n_models):
-            if normalized:
-                c_now[m] = c_hat[t, m] * min(max(cost_edom[d] * cost_edev[m, d], lo), hi)
-            else:
+        if normalized:
+            e_d = cost_edom[d]
+            for m in range(n_models):
+                c_now[m] = c_hat[t, m] * min(max(e_d * cost_edev[d, m], lo), hi)
+        else:
+            for m in range(n_models):
                 c_now[m] = c_hat[t, m]
+        cheapest = 0
+        for m in range(1, n_models):
             if c_now[m] < c_now[cheapest]:
                 cheapest = m
         reserve = 0.0
         if hard:
             floor_sum += c_now[cheapest]
             reserve = (n - t - 1) * floor_sum / (t + 1)
-        # The violation terms only lower a score, so a model's score without them bounds it:
-        # P(violation) is evaluated only for models that can still win.
-        _score_weights(lam_c, lam_l, mu_c, mu_l, budget_c, budget_v, normalized, w)
-        top = -1
+        if forecast:
+            shift_d = lat_dom[d]
+            for m in range(n_models):
+                shift = min(max(shift_d + lat_dev[d, m], -shift_bound), shift_bound)
+                v_now[m] = p_exceed(log_tau, lat_loc[t, m] + shift, inv_scale[m])
+        else:
+            for m in range(n_models):
+                v_now[m] = v_hat[t, m]
         for m in range(n_models):
-            eligible[m] = not (hard and committed + c_now[m] + reserve > total)
-            q_now[m] = min(max(q_cal[t, m] + bias[m, d], 0.0), 1.0)
-            bound[m] = _score(q_now[m], c_now[m], 0.0, w)
-            if eligible[m] and (top < 0 or bound[m] > bound[top]):
-                top = m
-        best = -np.inf
-        best_m = -1
-        if top >= 0:  # the best bound first, then every model whose bound reaches the best
-            for k in range(-1, n_models):
-                m = top if k < 0 else k
-                if (k >= 0 and m == top) or not eligible[m] or bound[m] < best:
-                    continue
-                if normalized and has_lat:
-                    loc = lat_loc[t, m] + shift_of(lat_dom, lat_dev, m, d, shift_bound)
-                    v_now[m] = p_exceed(log_tau, loc, inv_scale[m])
-                else:
-                    v_now[m] = v_hat[t, m]
-                s_m = _score(q_now[m], c_now[m], v_now[m], w)
-                if s_m > best or (s_m == best and m < best_m):
-                    best = s_m
-                    best_m = m
-        if best_m < 0:  # nothing fits the hard budget: the cheapest
-            best_m = cheapest
-            v_now[cheapest] = v_hat[t, cheapest]
-            if normalized and has_lat:
-                loc = lat_loc[t, cheapest] + shift_of(lat_dom, lat_dev, cheapest, d, shift_bound)
-                v_now[cheapest] = p_exceed(log_tau, loc, inv_scale[cheapest])
-        m = best_m
+            q_now[m] = min(max(q_cal[t, m] + bias[d, m], 0.0), 1.0)
+        _score_weights(lam_c, lam_l, mu_c, mu_l, budget_c, budget_v, normalized, w)
+        best, m = -np.inf, -1  # the best score, the lowest index on ties
+        for k in range(n_models):
+            if hard and committed + c_now[k] + reserve > total:
+                continue  # past the hard budget
+            s_k = _score(q_now[k], c_now[k], v_now[k], w)
+            if s_k > best:
+                best, m = s_k, k
+        if m < 0:  # nothing fits the hard budget: the cheapest
+            m = cheapest
+
         choice[t] = m
-        q_tilde[t] = min(max(q_cal[t, m] + bias[m, d], 0.0), 1.0)
+        q_tilde[t] = q_now[m]
         c_used[t] = c_now[m]
         v_used[t] = v_now[m]
         done = q_avail[t]
@@ -291,12 +274,16 @@ def dacr_kernel(
             mu_c = max(0.0, mu_c + mu_lr * (c_now[m] / budget_c - 1.0))
             mu_l = max(0.0, mu_l + mu_lr * (v_now[m] / budget_v - 1.0))
             committed += c_now[m]
-            _push(head_o, next_o, done, t)
+            if done < n:  # the outcome's bucket (pushed here, not in a helper: see above)
+                next_o[t] = head_o[done]
+                head_o[done] = t
         else:
             mu_c = max(0.0, mu_c + mu_lr * (c_real[t, m] - budget_c))
             mu_l = max(0.0, mu_l + mu_lr * (v_real[t, m] - budget_v))
-        if not lost[t]:
-            _push(head_q, next_q, max(q_avail[t], done), t)
+        u = max(q_avail[t], done)
+        if not lost[t] and u < n:  # the quality label's bucket
+            next_q[t] = head_q[u]
+            head_q[u] = t
         mu_c_tr[t] = mu_c
         mu_l_tr[t] = mu_l
     lat_shift = np.empty((n_models, n_domains))
@@ -305,4 +292,4 @@ def dacr_kernel(
         for d in range(n_domains):
             lat_shift[m, d] = shift_of(lat_dom, lat_dev, m, d, shift_bound)
             cost_shift[m, d] = shift_of(cost_dom, cost_dev, m, d, shift_bound)
-    return choice, mu_c_tr, mu_l_tr, q_tilde, c_used, v_used, bias, lat_shift, cost_shift
+    return choice, mu_c_tr, mu_l_tr, q_tilde, c_used, v_used, bias.T.copy(), lat_shift, cost_shift

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -250,6 +251,21 @@ def test_hard_budget_never_spends_past_b_times_t():
     assert spent_soft > budget * context.n  # a slow dual overspends...
     assert spent_hard <= budget * context.n + 1e-12  # ...the hard budget never does
     assert spent_hard >= 0.97 * budget * context.n  # and still spends what it has
+
+
+def test_hard_budget_below_every_cost_calls_the_cheapest_in_both_apis():
+    context, out = random_stream()
+    rng = np.random.default_rng(1)  # each request's cheapest model at random
+    context = dataclasses.replace(context, cost=rng.uniform(0.001, 0.02, context.cost.shape))
+    out = dataclasses.replace(out, cost=context.cost.copy())  # priced as predicted: no correction
+    params = dict(lambda_cost=0.0, budget_cost=1e-4, n_domains=3, hard_budget=True, seed=3)
+    trace = DACRPolicy(**params).replay(context, out)
+    slow = DACRPolicy(**params)
+    # nothing ever fits B * T: each request goes to its cheapest corrected prediction
+    assert trace.choice.tolist() == per_request(slow, context, out).tolist()
+    assert trace.mu_l[-1] == pytest.approx(slow.mu_l, abs=1e-12)  # the same P(violation) used
+    assert trace.choice.tolist() == context.cost.argmin(axis=1).tolist()
+    assert np.all(np.isfinite(trace.pred_viol)) and trace.pred_viol.max() > 0
 
 
 # --- feedback timing --------------------------------------------------------------------------

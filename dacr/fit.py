@@ -203,23 +203,17 @@ def run_predictors(
     )
     arrays |= fit_cost(X_train, X_test, train.cost, **folds)
     load_test = events["lat_mult"].to_numpy(float)
-    if latency_path is None:
-        L_test = np.full(test.quality.shape, np.nan)
-        arrays |= {k: np.zeros(test.quality.shape) for k in ("v_hat", "v_raw")}
-        arrays["train_v_hat"] = np.zeros(train.quality.shape)
-        arrays["train_latency"] = np.full(train.quality.shape, np.nan)
-    else:
-        L_train, L_test = latency_matrices(latency_path, train, test, models, latency_impute)
-        arrays["train_latency"] = L_train
-        arrays |= fit_latency(
-            X_train,
-            X_test,
-            L_train,
-            load_train=stream_loads(stream_path, train.qids),
-            load_test=load_test,
-            tau_seconds=tau_seconds,
-            **folds,
-        )
+    arrays |= _latency_arrays(
+        latency_path,
+        stream_path,
+        (X_train, X_test),
+        (train, test),
+        models,
+        folds,
+        impute=latency_impute,
+        load_test=load_test,
+        tau_seconds=tau_seconds,
+    )
     arrays |= fit_routers(X_train, X_test, train, knn_k=knn_k, **folds)
     arrays |= {
         "models": np.asarray(models),
@@ -231,7 +225,6 @@ def run_predictors(
         "tau_seconds": np.float64(tau_seconds),
         "quality": test.quality,
         "cost": test.cost,
-        "latency": L_test,
         "train_quality": train.quality,
         "train_cost": train.cost,
         "dataset": np.asarray(read_parquet_metadata(long_path).get("dataset", "routerbench")),
@@ -239,16 +232,38 @@ def run_predictors(
     write_npz(arrays, out_path)
     table = offline_calibration(arrays, tau_seconds)
     write_table(table, calib_path, dataset=str(arrays["dataset"]))
+    ece = table.loc[table["domain"] == "all"].groupby(["target", "stage"])["ece"].mean()
+    strong, weak = models[int(arrays["strong"])], models[int(arrays["weak"])]
     log.info(
         "predictors for %s: %d train / %d test queries, %d models; strong=%s weak=%s; "
         "test ECE (mean over models):\n%s",
-        experiment,
-        len(train.qids),
-        len(test.qids),
-        len(models),
-        models[int(arrays["strong"])],
-        models[int(arrays["weak"])],
-        table.loc[table["domain"] == "all"].groupby(["target", "stage"])["ece"].mean(),
+        *(experiment, len(train.qids), len(test.qids), len(models), strong, weak, ece),
+    )
+
+
+def _latency_arrays(
+    latency_path, stream_path, X, splits, models, folds, *, impute, load_test, tau_seconds
+) -> dict[str, np.ndarray]:
+    """Realised latencies (train and test) and the latency forecast's out-of-fold and test
+    predictions; without latency (``latency_path`` None), NaN latencies and zero P(violation)."""
+    train, test = splits
+    if latency_path is None:
+        return {
+            "latency": np.full(test.quality.shape, np.nan),
+            "v_hat": np.zeros(test.quality.shape),
+            "v_raw": np.zeros(test.quality.shape),
+            "train_v_hat": np.zeros(train.quality.shape),
+            "train_latency": np.full(train.quality.shape, np.nan),
+        }
+    L_train, L_test = latency_matrices(latency_path, train, test, models, impute)
+    arrays = {"latency": L_test, "train_latency": L_train}
+    return arrays | fit_latency(
+        *X,
+        L_train,
+        load_train=stream_loads(stream_path, train.qids),
+        load_test=load_test,
+        tau_seconds=tau_seconds,
+        **folds,
     )
 
 

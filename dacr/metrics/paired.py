@@ -123,21 +123,9 @@ def paired_bootstrap(
         raise ValueError(f"no (target, baseline) pair shares a λ for target {target!r}")
     t_idx = np.array([t for t, _ in pairs])
     b_idx = np.array([b for _, b in pairs])
-    D = []
-    for col in metrics:
-        X = layout.matrix(per_query[col].to_numpy(float))
-        d = X[:, t_idx] - X[:, b_idx]
-        missing = np.isnan(d).sum(axis=0)
-        if missing.any():
-            k = int(np.flatnonzero(missing)[0])
-            raise ValueError(
-                f"metric {col!r}: {int(missing[k])} of {d.shape[0]} queries lack a value for "
-                f"{target!r} vs {layout.keys['policy'].iloc[b_idx[k]]!r} "
-                f"(λ {layout.keys['lambda_cost'].iloc[t_idx[k]]}); a paired comparison needs "
-                "both values on every query (is latency off, or a policy missing queries?)"
-            )
-        D.append(d)
-    D = np.concatenate(D, axis=1)  # (n, metrics x pairs)
+    D = np.concatenate(
+        [_differences(per_query, layout, col, t_idx, b_idx, target) for col in metrics], axis=1
+    )  # (n, metrics x pairs)
     n = layout.qids.size
     boot = np.concatenate(
         [
@@ -145,12 +133,7 @@ def paired_bootstrap(
             for c in resample_counts(layout.strata, n_resamples, rng, chunk_cells=chunk_cells)
         ]
     )
-    diff = D.mean(axis=0)
     lo, hi = _percentile_ci(boot, alpha)
-    B = boot.shape[0]
-    below = ((boot <= 0).sum(axis=0) + 1) / (B + 1)
-    above = ((boot >= 0).sum(axis=0) + 1) / (B + 1)
-    p_value = np.minimum(1.0, 2 * np.minimum(below, above))
     keys = layout.keys
     out = pd.DataFrame(
         {
@@ -159,13 +142,38 @@ def paired_bootstrap(
             "baseline": np.tile(keys["policy"].astype(str).to_numpy()[b_idx], len(metrics)),
             "baseline_lambda": np.tile(keys["lambda_cost"].to_numpy(float)[b_idx], len(metrics)),
             "metric": np.repeat(metrics, len(pairs)),
-            "diff": diff,
+            "diff": D.mean(axis=0),
             "ci_low": lo,
             "ci_high": hi,
-            "p_value": p_value,
+            "p_value": _bootstrap_p(boot),
         }
     )
     out["p_holm"] = out.groupby("metric", sort=False)["p_value"].transform(
         lambda p: holm(p.to_numpy())
     )
     return out
+
+
+def _differences(per_query, layout, col, t_idx, b_idx, target) -> np.ndarray:
+    """Per-query ``target - baseline`` of one metric for every pair (queries x pairs); an error
+    names the pair when a query lacks the value."""
+    X = layout.matrix(per_query[col].to_numpy(float))
+    d = X[:, t_idx] - X[:, b_idx]
+    missing = np.isnan(d).sum(axis=0)
+    if missing.any():
+        k = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"metric {col!r}: {int(missing[k])} of {d.shape[0]} queries lack a value for "
+            f"{target!r} vs {layout.keys['policy'].iloc[b_idx[k]]!r} "
+            f"(λ {layout.keys['lambda_cost'].iloc[t_idx[k]]}); a paired comparison needs "
+            "both values on every query (is latency off, or a policy missing queries?)"
+        )
+    return d
+
+
+def _bootstrap_p(boot: np.ndarray) -> np.ndarray:
+    """Two-sided bootstrap p-values of zero difference, per column of resampled means."""
+    B = boot.shape[0]
+    below = ((boot <= 0).sum(axis=0) + 1) / (B + 1)
+    above = ((boot >= 0).sum(axis=0) + 1) / (B + 1)
+    return np.minimum(1.0, 2 * np.minimum(below, above))

@@ -31,15 +31,36 @@ _SLACK = 1e-9  # relative slack of the width bound against rounding
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def _sym_mv(a, x, out):  # pragma: no cover - compiled
     """``out = a x`` for a symmetric ``a``, row by row as axpy updates (they vectorise
-    without reordering a sum), and returns ``x' out``."""
+    without reordering a sum), and returns ``x' out``. Eight rows share one pass over ``out``
+    (each element still adds them in row order, so the bits are those of one row at a time):
+    the loads and stores of ``out`` were the bottleneck, 0.71 -> 0.58 us at D = 73."""
     d = x.size
     for i in range(d):
         out[i] = 0.0
-    for j in range(d):
+    j = 0
+    while j + 8 <= d:  # eight rows per pass over out: the same sums in the same order
+        r0, r1, r2, r3 = a[j], a[j + 1], a[j + 2], a[j + 3]
+        r4, r5, r6, r7 = a[j + 4], a[j + 5], a[j + 6], a[j + 7]
+        x0, x1, x2, x3 = x[j], x[j + 1], x[j + 2], x[j + 3]
+        x4, x5, x6, x7 = x[j + 4], x[j + 5], x[j + 6], x[j + 7]
+        for i in range(d):
+            o = out[i]
+            o += r0[i] * x0
+            o += r1[i] * x1
+            o += r2[i] * x2
+            o += r3[i] * x3
+            o += r4[i] * x4
+            o += r5[i] * x5
+            o += r6[i] * x6
+            o += r7[i] * x7
+            out[i] = o
+        j += 8
+    while j < d:
         row = a[j]
         xj = x[j]
         for i in range(d):
             out[i] += row[i] * xj
+        j += 1
     q = 0.0
     for i in range(d):
         q += x[i] * out[i]

@@ -51,7 +51,7 @@ from dacr.route.kernel import (
     COST_FLOOR,
     PARAMS,
     dacr_kernel,
-    normal_tail,
+    normal_tails,
     score_weights,
     tracker_step,
 )
@@ -94,13 +94,15 @@ class _Tracker:
         self.edom[d] = math.exp(self.dom[d])
         self.edev[m, d] = math.exp(self.dev[m, d])
 
-    def factor(self, m: int, d: int) -> float:
-        """exp(shift) as the kernel forms it: a product of refreshed factors, bounded."""
+    def factors(self, d: int) -> np.ndarray:
+        """exp(shift) of every model in domain d as the kernel forms it: a product of
+        refreshed factors, bounded."""
         lo, hi = math.exp(-self.bound), math.exp(self.bound)
-        return min(max(self.edom[d] * self.edev[m, d], lo), hi)
+        return np.minimum(np.maximum(self.edom[d] * self.edev[:, d], lo), hi)
 
-    def shift(self, m: int, d: int) -> float:
-        return min(max(self.dom[d] + self.dev[m, d], -self.bound), self.bound)
+    def shifts_in(self, d: int) -> np.ndarray:
+        """The bounded log-scale shift of every model in domain d."""
+        return np.minimum(np.maximum(self.dom[d] + self.dev[:, d], -self.bound), self.bound)
 
     def shifts(self) -> np.ndarray:
         return np.clip(self.dom[None, :] + self.dev, -self.bound, self.bound)
@@ -201,21 +203,12 @@ class DACRPolicy(Policy):
         if self.dual == "raw":
             return np.asarray(request.cost, float), np.asarray(request.viol, float)
         d = request.domain_code
-        models = range(len(request.q_cal))
-        cost = np.array([request.cost[m] * self._cost.factor(m, d) for m in models])
+        cost = np.asarray(request.cost, float) * self._cost.factors(d)
         if request.lat_loc is None:
             return cost, np.asarray(request.viol, float)
-        log_tau = math.log(request.tau_s)
-        viol = np.array(
-            [
-                normal_tail(
-                    (log_tau - (request.lat_loc[m] + self._lat.shift(m, d)))
-                    * (1.0 / request.lat_scale[m])
-                )
-                for m in models
-            ]
-        )
-        return cost, viol
+        loc = np.asarray(request.lat_loc, float) + self._lat.shifts_in(d)
+        z = (math.log(request.tau_s) - loc) * (1.0 / np.asarray(request.lat_scale, float))
+        return cost, normal_tails(z)
 
     def select_one(self, request: Request) -> int:
         self._prepare(request)

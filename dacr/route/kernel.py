@@ -92,6 +92,15 @@ def normal_tail(z: float) -> float:
 _normal_tail = numba.njit(cache=True, inline="always", error_model="numpy")(normal_tail)
 
 
+def normal_tails(z: np.ndarray) -> np.ndarray:
+    """:func:`normal_tail` of every element, vectorised: the same operations, the same bits."""
+    z = np.asarray(z, dtype=float)
+    x = (np.clip(z, TAIL_MIN, TAIL_MAX) - TAIL_MIN) * TAIL_INV_STEP
+    i = np.minimum(x.astype(np.int64), TAIL_STEPS - 1)  # int(x): x >= 0
+    out = TAIL[i] + (x - i) * (TAIL[i + 1] - TAIL[i])
+    return np.where(z <= TAIL_MIN, 1.0, np.where(z >= TAIL_MAX, 0.0, out))
+
+
 @numba.njit(cache=True, inline="always", error_model="numpy")
 def p_exceed(log_tau, loc, inv_scale):  # pragma: no cover - compiled
     """P(log-normal latency > tau) for location ``loc`` and scale ``1 / inv_scale``."""

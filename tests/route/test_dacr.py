@@ -9,6 +9,7 @@ import pytest
 
 from dacr.calibration_scores import ece
 from dacr.route import Context, DACRPolicy, LatencyForecast, Outcomes, feedback_available_at
+from dacr.route.kernel import normal_tail, normal_tails
 from dacr.route.oracle import solve_constrained_oracle
 from dacr.stream import load_multiplier
 
@@ -450,3 +451,12 @@ def test_a_domain_code_beyond_n_domains_is_refused():
 def test_bad_parameters_are_refused_by_name(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DACRPolicy(**kwargs)
+
+
+def test_tabulated_normal_tail_is_erfc_to_1e7_and_its_vector_form_has_the_same_bits():
+    z = np.concatenate([np.linspace(-12.0, 12.0, 4001), [-9.0, 9.0, 0.0, 8.9999999]])
+    exact = np.array([0.5 * math.erfc(v / math.sqrt(2.0)) for v in z])
+    scalar = np.array([normal_tail(float(v)) for v in z])
+    assert np.abs(scalar - exact).max() < 1e-7
+    assert normal_tails(z).tolist() == scalar.tolist()
+    assert normal_tail(-9.0) == 1.0 and normal_tail(9.0) == 0.0

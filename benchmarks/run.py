@@ -229,22 +229,35 @@ def _dacr_replay(p: dict[str, Path], repeats: int = 20) -> int:
     pred = load_npz(p["predictions"])
     ctx, outcomes = context_and_outcomes(pred, "predicted", 10.0)
     policy = DACRPolicy(lambda_cost=1.0, n_domains=int(ctx.domain.max()) + 1, **DEFAULTS["dacr"])
-    choice = policy.replay(ctx, outcomes).choice  # compile / load the cached kernel
+    return _time_replay(
+        f"dacr over {ctx.n} decisions x {ctx.cost.shape[1]} models",
+        ctx.n,
+        repeats,
+        replay=lambda: policy.replay(ctx, outcomes).choice,
+        per_request=lambda: policy.clone().run(ctx, outcomes),
+    )
+
+
+def _time_replay(what: str, n: int, repeats: int, *, replay, per_request) -> int:
+    """Time ``replay`` over ``repeats`` runs after a warm-up (compilation excluded; the
+    seconds go to :data:`_REPLAY_S`), then ``per_request`` once after a warm-up; print both
+    rates and whether their choices agree. Returns the decisions timed."""
     global _REPLAY_S
+    choice = replay()  # compile / load the cached kernel
     start = time.perf_counter()
     for _ in range(repeats):
-        policy.replay(ctx, outcomes)
+        replay()
     _REPLAY_S = time.perf_counter() - start
-    start = time.perf_counter()
-    same = policy.clone().run(ctx, outcomes)
-    per_request = time.perf_counter() - start
+    for _ in range(2):  # the first run compiles the per-request entry points
+        start = time.perf_counter()
+        same = per_request()
+        seconds = time.perf_counter() - start
     print(
-        f"NOTE dacr over {ctx.n} decisions x {ctx.cost.shape[1]} models: compiled "
-        f"{ctx.n * repeats / _REPLAY_S:,.0f}/s, per-request API {ctx.n / per_request:,.0f}/s, "
-        f"identical {np.array_equal(choice, same)}",
+        f"NOTE {what}: compiled {n * repeats / _REPLAY_S:,.0f}/s, per-request API "
+        f"{n / seconds:,.0f}/s, identical {np.array_equal(choice, same)}",
         file=sys.stderr,
     )
-    return ctx.n * repeats
+    return n * repeats
 
 
 _REPLAY_S: float | None = None
@@ -273,23 +286,14 @@ def _linucb_replay(p: dict[str, Path], repeats: int = 5) -> int:
 
     ctx, outcomes, schedule, train = _online_setup(p)
     policy = LinUCBPolicy(lambda_cost=1.0, **_linucb_params()).fit(train)
-    choice = policy.replay_online(ctx, outcomes, schedule)  # compile / load the cached kernel
-    global _REPLAY_S
-    start = time.perf_counter()
-    for _ in range(repeats):
-        policy.replay_online(ctx, outcomes, schedule)
-    _REPLAY_S = time.perf_counter() - start
-    for _ in range(2):  # the first run compiles the per-request entry points
-        start = time.perf_counter()
-        same = run_online(policy.clone().fit(train), ctx, outcomes, schedule)
-        per_request = time.perf_counter() - start
-    print(
-        f"NOTE linucb over {ctx.n} decisions x {ctx.cost.shape[1]} models x "
-        f"{ctx.features.shape[1]} features: compiled {ctx.n * repeats / _REPLAY_S:,.0f}/s, "
-        f"per-request API {ctx.n / per_request:,.0f}/s, identical {np.array_equal(choice, same)}",
-        file=sys.stderr,
+    return _time_replay(
+        f"linucb over {ctx.n} decisions x {ctx.cost.shape[1]} models x "
+        f"{ctx.features.shape[1]} features",
+        ctx.n,
+        repeats,
+        replay=lambda: policy.replay_online(ctx, outcomes, schedule),
+        per_request=lambda: run_online(policy.clone().fit(train), ctx, outcomes, schedule),
     )
-    return ctx.n * repeats
 
 
 def _linucb_params() -> dict:

@@ -252,9 +252,8 @@ def dacr_kernel(
             floor_sum += c_now[cheapest]
             reserve = (n - t - 1) * floor_sum / (t + 1)
         if forecast:
-            shift_d = lat_dom[d]
             for m in range(n_models):
-                shift = min(max(shift_d + lat_dev[d, m], -shift_bound), shift_bound)
+                shift = shift_of(lat_dom, lat_dev, m, d, shift_bound)
                 v_now[m] = p_exceed(log_tau, lat_loc[t, m] + shift, inv_scale[m])
         else:
             for m in range(n_models):

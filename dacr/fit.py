@@ -237,7 +237,13 @@ def run_predictors(
     log.info(
         "predictors for %s: %d train / %d test queries, %d models; strong=%s weak=%s; "
         "test ECE (mean over models):\n%s",
-        *(experiment, len(train.qids), len(test.qids), len(models), strong, weak, ece),
+        experiment,
+        len(train.qids),
+        len(test.qids),
+        len(models),
+        strong,
+        weak,
+        ece,
     )
 
 
